@@ -1,0 +1,230 @@
+"""The command line: a thin shell that parses, calls the API and renders.
+
+Exit codes (cli.md): 0 all ran and passed, 1 something ran and failed, 2 bad usage or an
+invalid graph file. A user's mistake never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .api import Graph, load
+from .errors import GateRuntimeError, GraphFileError, GraphgradError
+from .expect import compare
+from .jsonout import dumps, to_json
+from .plugins import load_registry
+from .schema import graph_schema
+from .source import Limits
+
+LIMIT_OPTIONS = {
+    "max_file_bytes": "largest graph file, in bytes",
+    "max_nodes": "most inputs and nodes in one file",
+    "max_depth": "deepest YAML nesting",
+    "max_alias_expansion": "most YAML nodes that aliases may expand to",
+    "max_elements": "most elements in one array",
+}
+
+
+def common(command: Callable) -> Callable:
+    """Add ``--plugins`` and the limit options that every command takes."""
+    for name, help_text in reversed(LIMIT_OPTIONS.items()):
+        default = getattr(Limits(), name)
+        command = click.option(
+            "--" + name.replace("_", "-"), name, type=click.IntRange(min=1), default=default,
+            show_default=True, help=help_text.capitalize() + ".",
+        )(command)
+    command = click.option(
+        "--plugins", "plugins", multiple=True, metavar="PATH",
+        help="A plugin file, folder or module to load (repeatable).",
+    )(command)
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        kwargs["limits"] = Limits(**{k: kwargs.pop(k) for k in LIMIT_OPTIONS})
+        try:
+            return command(**kwargs)
+        except GraphFileError as exc:
+            _errors(exc.issues)
+            sys.exit(2)
+        except GateRuntimeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except GraphgradError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _errors(issues: list) -> None:
+    for issue in issues:
+        click.echo(str(issue), err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="graphgrad")
+def main() -> None:
+    """graphgrad: computational graphs in YAML, run forward and backward.
+
+    \b
+    Examples:
+      graphgrad run graphs/simple.yaml
+      graphgrad run graphs/sigmoid_neuron.yaml --json
+      graphgrad validate graphs/
+      graphgrad gates
+    """
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option(
+    "--set", "sets", multiple=True, metavar="NAME=VALUE",
+    help="Replace an input's value (a number or a JSON list; repeatable).",
+)
+@common
+def run(file: str, as_json: bool, sets: tuple[str, ...], plugins, limits) -> None:
+    """Run FILE forward and backward; print the output value and the gradients."""
+    graph = load(file, plugins=plugins, limits=limits)
+    result = graph.run(inputs=_parse_sets(sets) or None)
+    mismatches = []
+    if graph.definition.expected is not None:
+        mismatches = compare(graph.definition.expected, result.value, result.grads)
+    if as_json:
+        click.echo(dumps({
+            "file": file, "name": graph.name, "output": result.output,
+            "value": to_json(result.value),
+            "grads": {k: to_json(v) for k, v in result.grads.items()},
+        }))
+    else:
+        _print_run(graph, result)
+    for m in mismatches:
+        click.echo(f"{file}: expect: {m}", err=True)
+    sys.exit(1 if mismatches else 0)
+
+
+def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
+    values = {}
+    for item in sets:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--set")
+        try:
+            values[name] = json.loads(text)
+        except json.JSONDecodeError:
+            raise click.BadParameter(
+                f"'{text}' is not a number or a JSON list", param_hint=f"--set {name}"
+            ) from None
+    return values
+
+
+def _print_run(graph: Graph, result) -> None:
+    console = Console(highlight=False)
+    console.print(f"{graph.name}: {result.output} = {_fmt(result.value)}")
+    table = Table("input", "shape", "gradient", title=None, box=None, pad_edge=False)
+    for name, grad in result.grads.items():
+        table.add_row(name, str(list(grad.shape)), _fmt(grad))
+    if result.grads:
+        console.print(f"gradients of {result.output}:")
+        console.print(table)
+
+
+def _fmt(value: np.ndarray) -> str:
+    if value.ndim == 0:
+        return f"{value.item():.6g}" if value.dtype.kind == "f" else str(value.item())
+    if value.size <= 10:
+        return np.array2string(value, precision=6, max_line_width=10_000, separator=", ")
+    v = value.astype(np.float64)
+    return f"min {v.min():.6g}, max {v.max():.6g}, mean {v.mean():.6g}, norm {np.linalg.norm(v):.6g}"
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@common
+def validate(paths: tuple[str, ...], as_json: bool, plugins, limits) -> None:
+    """Check that every graph file in PATHS loads (folders are searched recursively)."""
+    load_registry(plugins)
+    report = []
+    for file in graph_files(paths):
+        try:
+            load(file, plugins=plugins, limits=limits)
+            report.append({"file": file, "valid": True, "errors": []})
+        except GraphFileError as exc:
+            report.append({"file": file, "valid": False, "errors": [str(i) for i in exc.issues]})
+            if not as_json:
+                _errors(exc.issues)
+    invalid = sum(not r["valid"] for r in report)
+    if as_json:
+        click.echo(dumps({"valid": len(report) - invalid, "invalid": invalid, "files": report}))
+    else:
+        click.echo(f"{len(report) - invalid} valid, {invalid} invalid")
+    sys.exit(2 if invalid else 0)
+
+
+def graph_files(paths: tuple[str, ...]) -> list[str]:
+    """The files named, with folders searched recursively for *.yaml and *.yml."""
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = [f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file()]
+            files += sorted(str(f) for f in found)
+        elif p.exists():
+            files.append(str(p))
+        else:
+            raise click.BadParameter(f"'{p}' does not exist", param_hint="PATHS")
+    return files
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@common
+def gates(as_json: bool, plugins, limits) -> None:
+    """List the registered gates: inputs, attributes and the plugin each comes from."""
+    registry = load_registry(plugins)
+    rows = [
+        {
+            "op": g.op,
+            "inputs": str(g.arity),
+            "attributes": {
+                (f.alias or n): {"required": f.is_required(), "default": f.default}
+                for n, f in g.cls.model_fields.items()
+            },
+            "plugin": g.plugin,
+            "doc": (g.cls.__doc__ or "").strip().splitlines()[0] if g.cls.__doc__ else "",
+        }
+        for g in registry
+    ]
+    if as_json:
+        click.echo(dumps({"gates": rows}, default=repr))
+        return
+    table = Table("op", "inputs", "attributes", "plugin", "what it computes")
+    for r in rows:
+        attrs = ", ".join(
+            f"{k} (required)" if a["required"] else f"{k}={a['default']!r}"
+            for k, a in r["attributes"].items()
+        )
+        table.add_row(r["op"], r["inputs"], attrs, r["plugin"], r["doc"])
+    Console().print(table)
+
+
+@main.command()
+@common
+def schema(plugins, limits) -> None:
+    """Print a JSON Schema of the graph format, with the gates of loaded plugins.
+
+    Save it and point editors at it with the modeline
+    ``# yaml-language-server: $schema=graphgrad.schema.json``.
+    """
+    click.echo(json.dumps(graph_schema(load_registry(plugins)), indent=2))

@@ -1,0 +1,80 @@
+"""Forward and backward over a compiled plan.
+
+Forward visits the steps in topological order and writes each slot's value. Backward
+seeds the output with ones and visits the steps in reverse: each input receives the
+gate's local gradient times the upstream one, and a slot read by several steps sums
+what comes back (fan-out).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import GateRuntimeError
+from .gate import sum_to
+from .plan import Plan, Step
+
+
+def forward(plan: Plan, values: list[np.ndarray | None]) -> list[np.ndarray | None]:
+    """Fill ``values`` (a copy of ``plan.initial`` with any inputs replaced) in place."""
+    for step in plan.steps:
+        args = [values[i] for i in step.ins]
+        try:
+            out = step.forward(*args)
+        except Exception as exc:
+            raise _failure(plan, step, "forward", exc) from exc
+        values[step.out] = out if type(out) is np.ndarray else np.asarray(out)
+    return values
+
+
+def backward(plan: Plan, values: list[np.ndarray | None]) -> list[np.ndarray | None]:
+    """Gradients of the output with respect to every slot that requires one (else None)."""
+    grads: list[np.ndarray | None] = [None] * len(values)
+    if not plan.requires_grad[plan.output]:
+        return grads
+    grads[plan.output] = np.ones_like(values[plan.output])
+    requires = plan.requires_grad
+    for step in reversed(plan.backward_steps):
+        upstream = grads[step.out]
+        if upstream is None:
+            continue
+        args = [values[i] for i in step.ins]
+        try:
+            downstream = step.backward(upstream, values[step.out], *args)
+        except Exception as exc:
+            raise _failure(plan, step, "backward", exc) from exc
+        if downstream is None or len(downstream) != len(args):
+            got = "None" if downstream is None else f"{len(downstream)} gradients"
+            raise _failure(plan, step, "backward", ValueError(
+                f"returned {got} for {len(args)} inputs; return one per input (None for none)"
+            ))
+        for slot, grad in zip(step.ins, downstream, strict=True):
+            if grad is None or not requires[slot]:
+                continue
+            grad = _fit(plan, step, grad, values[slot])
+            current = grads[slot]
+            grads[slot] = grad if current is None else current + grad
+    return grads
+
+
+def _fit(plan: Plan, step: Step, grad, value: np.ndarray) -> np.ndarray:
+    """A gate's gradient summed back to its input's shape and cast to its dtype."""
+    grad = np.asarray(grad)
+    if grad.shape != value.shape:
+        try:
+            grad = sum_to(grad, value.shape)
+        except ValueError:
+            raise _failure(plan, step, "backward", ValueError(
+                f"returned a gradient of shape {list(grad.shape)} for an input of shape "
+                f"{list(value.shape)}"
+            )) from None
+    if grad.dtype != value.dtype:
+        grad = grad.astype(value.dtype)
+    return grad
+
+
+def _failure(plan: Plan, step: Step, phase: str, exc: Exception) -> GateRuntimeError:
+    return GateRuntimeError(
+        f"{plan.path}:{step.line}:1: node '{step.name}' ({step.op}): {phase} failed: "
+        f"{type(exc).__name__}: {exc}"
+    )

@@ -1,0 +1,136 @@
+"""softmax, log_softmax and the losses of the lecture: cross-entropy, SVM hinge, L2."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..gate import Gate, InputValueError, Shape
+from .reduction import normalize_axes
+
+
+class _AlongAxis(Gate):
+    axis: int = -1
+
+    def shape(self, a: Shape) -> Shape:
+        normalize_axes(self.axis, len(a))
+        return a
+
+
+def _softmax(a: np.ndarray, axis: int) -> np.ndarray:
+    shifted = np.exp(a - np.max(a, axis=axis, keepdims=True))
+    return shifted / np.sum(shifted, axis=axis, keepdims=True)
+
+
+class Softmax(_AlongAxis):
+    """e^a / sum e^a along ``axis``, shifted by the max so that it cannot overflow."""
+
+    op = "softmax"
+
+    def forward(self, a):
+        return _softmax(a, self.axis)
+
+    def backward(self, grad, out, a):
+        return (out * (grad - np.sum(grad * out, axis=self.axis, keepdims=True)),)
+
+
+class LogSoftmax(_AlongAxis):
+    """a - log sum e^a along ``axis``, computed stably."""
+
+    op = "log_softmax"
+
+    def forward(self, a):
+        shifted = a - np.max(a, axis=self.axis, keepdims=True)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=self.axis, keepdims=True))
+
+    def backward(self, grad, out, a):
+        return (grad - np.exp(out) * np.sum(grad, axis=self.axis, keepdims=True),)
+
+
+class _ClassificationLoss(Gate):
+    """A loss over scores [N, C] (or [C]) and integer labels [N] (or a scalar)."""
+
+    def shape(self, scores: Shape, labels: Shape) -> Shape:
+        if len(scores) not in (1, 2):
+            raise ValueError(f"scores must be [N, C] or [C], not {list(scores)}")
+        expected = scores[:1] if len(scores) == 2 else ()
+        if tuple(labels) != expected:
+            raise ValueError(
+                f"labels must have shape {list(expected)} for scores {list(scores)}, "
+                f"not {list(labels)}"
+            )
+        return ()
+
+    def check_values(self, scores, labels) -> None:
+        if labels is None:
+            return
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise InputValueError(1, f"labels must be int64, not {labels.dtype}")
+        classes = scores.shape[-1] if scores is not None else None
+        if labels.size and (labels.min() < 0 or (classes is not None and labels.max() >= classes)):
+            bad = labels.min() if labels.min() < 0 else labels.max()
+            raise InputValueError(1, f"label {int(bad)} is outside [0, {classes})")
+
+    @staticmethod
+    def _rows(scores, labels):
+        return np.atleast_2d(scores), np.atleast_1d(labels)
+
+
+class CrossEntropy(_ClassificationLoss):
+    """Mean over samples of -log softmax(scores)[label]."""
+
+    op = "cross_entropy"
+
+    def forward(self, scores, labels):
+        s, y = self._rows(scores, labels)
+        self.check_values(scores, labels)
+        shifted = s - s.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return -np.mean(logp[np.arange(len(y)), y])
+
+    def backward(self, grad, out, scores, labels):
+        s, y = self._rows(scores, labels)
+        d = _softmax(s, 1)
+        d[np.arange(len(y)), y] -= 1
+        return (grad * d.reshape(scores.shape) / len(y), None)
+
+
+class SvmLoss(_ClassificationLoss):
+    """Multiclass hinge: mean over samples of sum_{j != y} max(0, s_j - s_y + margin)."""
+
+    op = "svm_loss"
+    margin: float = 1.0
+
+    def _margins(self, s, y):
+        rows = np.arange(len(y))
+        m = s - s[rows, y][:, None] + self.margin
+        m[rows, y] = 0
+        return m
+
+    def forward(self, scores, labels):
+        s, y = self._rows(scores, labels)
+        self.check_values(scores, labels)
+        return np.maximum(self._margins(s, y), 0).sum() / len(y)
+
+    def backward(self, grad, out, scores, labels):
+        s, y = self._rows(scores, labels)
+        active = (self._margins(s, y) > 0).astype(s.dtype)
+        active[np.arange(len(y)), y] = -active.sum(axis=1)
+        return (grad * active.reshape(scores.shape) / len(y), None)
+
+
+class L2(Gate):
+    """Sum of squares, the regulariser R(W); local gradient 2a."""
+
+    op = "l2"
+
+    def shape(self, a: Shape) -> Shape:
+        return ()
+
+    def forward(self, a):
+        return np.sum(a * a)
+
+    def backward(self, grad, out, a):
+        return (grad * 2 * a,)
+
+
+GATES: list[type[Gate]] = [Softmax, LogSoftmax, CrossEntropy, SvmLoss, L2]

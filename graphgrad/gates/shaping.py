@@ -1,0 +1,103 @@
+"""matmul, transpose, reshape: gates that move elements rather than change them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import Field
+
+from ..gate import Gate, Shape, broadcast, sum_to
+
+
+class Matmul(Gate):
+    """``numpy.matmul``: vectors, matrices and broadcast batches of matrices."""
+
+    op = "matmul"
+
+    def shape(self, a: Shape, b: Shape) -> Shape:
+        if not a or not b:
+            raise ValueError("matmul does not take a scalar; use mul")
+        a2 = (1,) + a if len(a) == 1 else a
+        b2 = b + (1,) if len(b) == 1 else b
+        if a2[-1] != b2[-2]:
+            raise ValueError(
+                f"matmul of shapes {list(a)} and {list(b)}: inner dimensions "
+                f"{a2[-1]} and {b2[-2]} differ"
+            )
+        out = broadcast(a2[:-2], b2[:-2]) + (a2[-2], b2[-1])
+        if len(b) == 1:
+            out = out[:-1]
+        if len(a) == 1:
+            out = out[:-2] + out[-1:] if len(b) > 1 else out[:-1]
+        return out
+
+    def forward(self, a, b):
+        return np.matmul(a, b)
+
+    def backward(self, grad, out, a, b):
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = grad
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2 if b.ndim > 1 else -1)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = sum_to(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+        gb = sum_to(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+class Transpose(Gate):
+    """Permute axes; without ``axes``, reverse them all."""
+
+    op = "transpose"
+    axes: list[int] | None = None
+
+    def _perm(self, ndim: int) -> list[int]:
+        if self.axes is None:
+            return list(reversed(range(ndim)))
+        perm = [a % ndim if -ndim <= a < ndim else a for a in self.axes]
+        if sorted(perm) != list(range(ndim)):
+            raise ValueError(
+                f"axes {self.axes} is not a permutation of the {ndim} axes of the input"
+            )
+        return perm
+
+    def shape(self, a: Shape) -> Shape:
+        return tuple(a[i] for i in self._perm(len(a)))
+
+    def forward(self, a):
+        return np.transpose(a, self._perm(a.ndim))
+
+    def backward(self, grad, out, a):
+        return (np.transpose(grad, np.argsort(self._perm(a.ndim))),)
+
+
+class Reshape(Gate):
+    """Give the elements a new shape; one dimension may be -1."""
+
+    op = "reshape"
+    target: list[int] = Field(alias="shape")
+
+    def shape(self, a: Shape) -> Shape:
+        size = math.prod(a)
+        if self.target.count(-1) > 1 or any(n < -1 for n in self.target):
+            raise ValueError(f"shape {self.target} may hold one -1 and no other negative")
+        known = math.prod(n for n in self.target if n != -1)
+        if -1 in self.target:
+            if known == 0 or size % known:
+                raise ValueError(f"cannot reshape {size} elements into {self.target}")
+            return tuple(size // known if n == -1 else n for n in self.target)
+        if known != size:
+            raise ValueError(f"cannot reshape {size} elements ({list(a)}) into {self.target}")
+        return tuple(self.target)
+
+    def forward(self, a):
+        return np.reshape(a, self.target)
+
+    def backward(self, grad, out, a):
+        return (np.reshape(grad, a.shape),)
+
+
+GATES: list[type[Gate]] = [Matmul, Transpose, Reshape]

@@ -1,0 +1,308 @@
+"""Spec + registry -> a validated networkx DAG: the only module that uses networkx.
+
+Everything that can be wrong with a graph is found here, before anything is computed:
+names, references, arity, attributes, cycles, shapes (inferred through every gate) and
+label ranges. A DiGraph merges repeated edges and keeps no argument order, so each
+node's ordered arguments live on the node; edges serve order and cycle detection only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import networkx as nx
+import numpy as np
+from pydantic import ValidationError
+
+from .errors import GraphFileError, InputError, Issue
+from .expect import Expected, parse_expect
+from .gate import Gate, InputValueError, Shape, has_shape_rule
+from .inputs import InputDef, build_inputs, to_array
+from .registry import GateType, Registry
+from .source import Document, Limits
+from .spec import NAME, RESERVED, GraphSpec, NodeSpec, did_you_mean, translate
+
+Arg = str | np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDef:
+    """A node: its gate instance, its ordered arguments (names or literal arrays)."""
+
+    name: str
+    gate: Gate
+    gate_type: GateType
+    args: tuple[Arg, ...]
+    line: int
+    doc: str | None = None
+
+    @property
+    def op(self) -> str:
+        return self.gate_type.op
+
+    def arg_names(self) -> list[str]:
+        return [a if isinstance(a, str) else _literal(a) for a in self.args]
+
+
+@dataclass(frozen=True)
+class GraphDef:
+    """A valid graph: inputs, nodes, topological order and inferred shapes."""
+
+    name: str
+    path: str
+    spec: GraphSpec
+    inputs: dict[str, InputDef]
+    nodes: dict[str, NodeDef]
+    output: str
+    order: list[str]
+    dag: nx.DiGraph
+    shapes: dict[str, Shape | None] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
+    expected: Expected | None = None
+
+    def with_inputs(self, values: Mapping[str, Any], limits: Limits | None = None) -> GraphDef:
+        """A copy with some input values replaced, checked as at load time.
+
+        Raises :class:`InputError` for an unknown name, a bad value, or shapes and
+        labels that no longer fit the graph.
+        """
+        limits = limits or Limits()
+        inputs = dict(self.inputs)
+        for name, raw in values.items():
+            if name not in inputs:
+                hint = did_you_mean(name, list(inputs))
+                raise InputError(f"--set {name}: there is no input named '{name}'{hint}")
+            old = inputs[name]
+            try:
+                value = raw if isinstance(raw, np.ndarray) else to_array(
+                    raw, (), None, old.value.dtype.name, limits, who=f"input '{name}'"
+                )
+            except ValueError as exc:
+                raise InputError(f"--set {name}: {exc}") from None
+            inputs[name] = replace(old, value=value.astype(old.value.dtype, copy=False))
+        shapes, problems = _infer(self.order, self.nodes, inputs)
+        problems += _check_values(self.nodes, inputs)
+        if problems:
+            raise InputError(
+                "\n".join(f"{self.path}:{self.lines[n]}:1: {m}" for n, m in problems)
+            )
+        return replace(self, inputs=inputs, shapes=shapes)
+
+
+def _literal(a: np.ndarray) -> str:
+    return repr(a.item())
+
+
+def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str) -> GraphDef:
+    """Validate a parsed document into a :class:`GraphDef`, or raise every issue found."""
+    issues = list(doc.issues)
+    if not isinstance(doc.data, dict):
+        if doc.data is not None:
+            issues.append(Issue(doc.path, 1, 1, _NOT_A_MAPPING))
+        raise GraphFileError(issues)
+    raw_inputs = doc.data.get("inputs")
+    raw_nodes = doc.data.get("nodes")
+    count = sum(len(s) for s in (raw_inputs, raw_nodes) if isinstance(s, dict))
+    if count > limits.max_nodes:
+        msg = f"{count} inputs and nodes, over the limit of {limits.max_nodes} (raise it with --max-nodes)"
+        raise GraphFileError(issues + [Issue(doc.path, 1, 1, msg)])
+    spec = _validate_spec(doc, issues)
+    if spec is None:
+        raise GraphFileError(issues)
+    _check_names(spec, doc, issues)
+    inputs, input_issues = build_inputs(
+        spec.inputs, doc, dtype=spec.dtype, seed=spec.seed, limits=limits
+    )
+    issues += input_issues
+    expected = parse_expect(spec.expect, doc, inputs, limits, issues) if spec.expect else None
+    _check_wrt(spec, doc, inputs, issues)
+    nodes = _build_nodes(spec, doc, registry, issues)
+    if spec.output not in spec.inputs and spec.output not in spec.nodes:
+        hint = did_you_mean(spec.output, [*spec.nodes, *spec.inputs])
+        issues.append(doc.issue(("output",), f"'output': no node or input named '{spec.output}'{hint}"))
+    if issues:
+        raise GraphFileError(issues)
+    lines = {n: doc.locate(("inputs", n), key=True)[0] for n in inputs}
+    lines.update({n: d.line for n, d in nodes.items()})
+    dag = _dag(inputs, nodes)
+    order = _topological(dag, doc)
+    shapes, problems = _infer(order, nodes, inputs)
+    problems += _check_values(nodes, inputs)
+    if problems:
+        raise GraphFileError([doc.issue(("nodes", n), m, key=True) for n, m in problems])
+    return GraphDef(
+        name=spec.name or name, path=doc.path, spec=spec, inputs=inputs, nodes=nodes,
+        output=spec.output, order=order, dag=dag, shapes=shapes, lines=lines,
+        expected=expected,
+    )
+
+
+def _check_wrt(spec: GraphSpec, doc: Document, inputs: dict, issues: list[Issue]) -> None:
+    wrt = spec.check.wrt if spec.check else None
+    options = [n for n, d in inputs.items() if d.grad]
+    for i, name in enumerate(wrt or ()):
+        if name not in options:
+            msg = f"check: wrt names '{name}', which is no differentiable input{did_you_mean(name, options)}"
+            issues.append(doc.issue(("check", "wrt", i), msg))
+
+
+_NOT_A_MAPPING = (
+    "a graph file is a mapping with the keys graphgrad, inputs, nodes and output"
+)
+
+
+def _validate_spec(doc: Document, issues: list[Issue]) -> GraphSpec | None:
+    try:
+        return GraphSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        issues += translate(exc, doc, GraphSpec)
+        return None
+
+
+def _check_names(spec: GraphSpec, doc: Document, issues: list[Issue]) -> None:
+    for section in ("inputs", "nodes"):
+        for name in getattr(spec, section):
+            if not NAME.match(name) or name in RESERVED:
+                why = "is reserved" if name in RESERVED else "is not a valid name"
+                msg = (
+                    f"{section[:-1]} '{name}': the name {why}; a name matches "
+                    "[A-Za-z_][A-Za-z0-9_.]* and is none of inf, nan, true, false, null"
+                )
+                issues.append(doc.issue((section, name), msg, key=True))
+    for name in set(spec.inputs) & set(spec.nodes):
+        first, second = (doc.locate((s, name), key=True) for s in ("inputs", "nodes"))
+        later = ("nodes", name) if second >= first else ("inputs", name)
+        msg = f"'{name}' names both an input and a node (first on line {min(first, second)[0]})"
+        issues.append(doc.issue(later, msg, key=True))
+
+
+def _build_nodes(
+    spec: GraphSpec, doc: Document, registry: Registry, issues: list[Issue]
+) -> dict[str, NodeDef]:
+    names = [*spec.inputs, *spec.nodes]
+    known = set(names)
+    nodes = {}
+    for name, raw in spec.nodes.items():
+        loc = ("nodes", name)
+        try:
+            node = NodeSpec.model_validate(raw)
+        except ValidationError as exc:
+            issues += translate(exc, doc, NodeSpec, root=loc)
+            continue
+        if node.op not in registry:
+            hint = did_you_mean(node.op, registry.ops())
+            msg = f"node '{name}': unknown op '{node.op}'{hint}"
+            issues.append(doc.issue(loc + ("op",), msg))
+            continue
+        gate_type = registry[node.op]
+        gate = _make_gate(gate_type, node, loc, doc, issues)
+        args = _resolve_args(name, node, loc, doc, known, names, spec.dtype, issues)
+        if not gate_type.arity.accepts(len(node.args)):
+            msg = (
+                f"node '{name}': {node.op} takes {gate_type.arity} inputs, "
+                f"got {len(node.args)}"
+            )
+            issues.append(doc.issue(loc + ("in",), msg))
+            continue
+        if gate is not None and args is not None:
+            line = doc.locate(loc, key=True)[0]
+            nodes[name] = NodeDef(name, gate, gate_type, args, line, node.doc)
+    return nodes
+
+
+def _make_gate(
+    gate_type: GateType, node: NodeSpec, loc: tuple, doc: Document, issues: list[Issue]
+) -> Gate | None:
+    try:
+        return gate_type.cls.model_validate(node.attributes)
+    except ValidationError as exc:
+        issues += translate(exc, doc, gate_type.cls, root=loc)
+    except Exception as exc:
+        issues.append(doc.issue(loc, f"node '{loc[1]}': gate {node.op} refused its attributes: {exc}"))
+    return None
+
+
+def _resolve_args(name, node, loc, doc, known, names, dtype, issues) -> tuple[Arg, ...] | None:
+    args: list[Arg] = []
+    ok = True
+    for i, arg in enumerate(node.args):
+        if isinstance(arg, str):
+            if arg not in known:
+                hint = did_you_mean(arg, names)
+                issues.append(doc.issue(loc + ("in", i), f"node '{name}': unknown name '{arg}'{hint}"))
+                ok = False
+            args.append(arg)
+        else:
+            args.append(np.asarray(arg, dtype=dtype))
+    return tuple(args) if ok else None
+
+
+def _dag(inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> nx.DiGraph:
+    dag = nx.DiGraph()
+    dag.add_nodes_from(inputs, kind="input")
+    for name, node in nodes.items():
+        dag.add_node(name, kind="node", op=node.op)
+    for name, node in nodes.items():
+        for i, arg in enumerate(node.args):
+            if isinstance(arg, str):
+                if dag.has_edge(arg, name):
+                    dag.edges[arg, name]["positions"].append(i)
+                else:
+                    dag.add_edge(arg, name, positions=[i])
+    return dag
+
+
+def _topological(dag: nx.DiGraph, doc: Document) -> list[str]:
+    try:
+        return list(nx.topological_sort(dag))
+    except nx.NetworkXUnfeasible:
+        cycle = [u for u, _ in nx.find_cycle(dag)]
+        path = " -> ".join([*cycle, cycle[0]])
+        first = min(cycle, key=lambda n: doc.locate(("nodes", n), key=True))
+        msg = f"node '{first}' is on a cycle: {path}; a graph must be acyclic"
+        raise GraphFileError([doc.issue(("nodes", first), msg, key=True)]) from None
+
+
+def _infer(
+    order: list[str], nodes: dict[str, NodeDef], inputs: dict[str, InputDef]
+) -> tuple[dict[str, Shape | None], list[tuple[str, str]]]:
+    """Shapes through every gate; problems as (node, message)."""
+    shapes: dict[str, Shape | None] = {n: d.value.shape for n, d in inputs.items()}
+    problems = []
+    for name in order:
+        node = nodes.get(name)
+        if node is None:
+            continue
+        arg_shapes = [shapes[a] if isinstance(a, str) else a.shape for a in node.args]
+        shapes[name] = None
+        if any(s is None for s in arg_shapes) or not has_shape_rule(node.gate):
+            continue
+        try:
+            shapes[name] = tuple(node.gate.shape(*arg_shapes))
+        except (ValueError, TypeError) as exc:
+            described = ", ".join(
+                f"{n} {list(s)}" for n, s in zip(node.arg_names(), arg_shapes, strict=True)
+            )
+            problems.append((name, f"node '{name}' ({node.op}): {exc} (inputs: {described})"))
+    return shapes, problems
+
+
+def _check_values(
+    nodes: dict[str, NodeDef], inputs: dict[str, InputDef]
+) -> list[tuple[str, str]]:
+    problems = []
+    for name, node in nodes.items():
+        known = [
+            (inputs[a].value if a in inputs else None) if isinstance(a, str) else a
+            for a in node.args
+        ]
+        if all(v is None for v in known):
+            continue
+        try:
+            node.gate.check_values(*known)
+        except InputValueError as exc:
+            who = node.arg_names()[exc.index]
+            problems.append((name, f"node '{name}' ({node.op}): input '{who}': {exc}"))
+    return problems

@@ -1,0 +1,23 @@
+"""Every hook graphgrad calls, each an empty function whose docstring is the contract."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .gate import Gate
+
+PROJECT = "graphgrad"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def graphgrad_gates() -> list[type[Gate]]:
+    """Return the gate classes this plugin provides.
+
+    Each is a subclass of :class:`graphgrad.Gate` with a unique ``op``. Two plugins that
+    return the same ``op`` are an error that names both.
+    """

@@ -1,0 +1,136 @@
+"""The plugin manager factory: hook specs, the built-ins, entry points and local paths.
+
+Plugins are imported one at a time and the registry is built only when all of them
+loaded, so a failing plugin is reported by name and never leaves a half-built registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+from .registry import Registry
+
+BUILTINS = ("graphgrad.gates",)
+ENV_VAR = "GRAPHGRAD_PLUGINS"
+PluginRef = str | os.PathLike | ModuleType
+
+
+def make_plugin_manager(
+    plugins: Iterable[PluginRef] = (), *, use_env: bool = True, use_entry_points: bool = True
+) -> pluggy.PluginManager:
+    """A plugin manager with the built-ins, installed plugins, ``$GRAPHGRAD_PLUGINS`` and
+    ``plugins`` (modules, dotted names, or paths of .py files or folders) registered."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name in BUILTINS:
+        pm.register(importlib.import_module(name), name=name)
+    if use_entry_points:
+        for ep in entry_points(group=hookspecs.PROJECT):
+            label = f"entry point '{ep.name}' ({ep.value})"
+            _register(pm, _guard(label, ep.load), label)
+    refs = list(plugins)
+    if use_env and os.environ.get(ENV_VAR):
+        refs += [p for p in os.environ[ENV_VAR].split(os.pathsep) if p]
+    for ref in refs:
+        for module in _modules(ref):
+            _register(pm, module, getattr(module, "__plugin_path__", module.__name__))
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
+    return pm
+
+
+def build_registry(pm: pluggy.PluginManager) -> Registry:
+    """The gate registry from every ``graphgrad_gates`` implementation, conflicts refused."""
+    contributions = []
+    for impl in reversed(pm.hook.graphgrad_gates.get_hookimpls()):
+        gates = _guard(f"plugin {impl.plugin_name}", impl.function)
+        contributions.append((impl.plugin_name, list(gates or [])))
+    return Registry(contributions)
+
+
+def load_registry(plugins: Iterable[PluginRef] = ()) -> Registry:
+    """The registry for these extra plugins (plus built-ins, entry points and the env)."""
+    plugins = tuple(plugins)
+    if not plugins and not os.environ.get(ENV_VAR):
+        return default_registry()
+    return build_registry(make_plugin_manager(plugins))
+
+
+@lru_cache(maxsize=1)
+def default_registry() -> Registry:
+    """The registry of the built-ins and installed plugins, built once per process."""
+    return build_registry(make_plugin_manager(use_env=False))
+
+
+def _register(pm: pluggy.PluginManager, module: object, name: str) -> None:
+    if pm.is_registered(module) or pm.has_plugin(name):
+        return
+    try:
+        pm.register(module, name=name)
+    except (ValueError, pluggy.PluginValidationError) as exc:
+        raise PluginError(f"plugin {name}: {exc}") from None
+
+
+def _guard(label: str, fn):
+    try:
+        return fn()
+    except Exception as exc:
+        raise PluginError(f"{label} failed to load: {type(exc).__name__}: {exc}") from exc
+
+
+def _modules(ref: PluginRef) -> list[ModuleType]:
+    if isinstance(ref, ModuleType):
+        return [ref]
+    text = os.fspath(ref)
+    path = Path(text)
+    if path.is_dir():
+        if (path / "__init__.py").exists():
+            return [_import_file(path / "__init__.py", path.name, package=True)]
+        return [_import_file(p, p.stem) for p in sorted(path.glob("*.py"))]
+    if path.suffix == ".py" or os.sep in text:
+        if not path.is_file():
+            raise PluginError(f"plugin {text}: no such file or folder")
+        return [_import_file(path, path.stem)]
+    return [_guard(f"plugin {text}", lambda: importlib.import_module(text))]
+
+
+def _import_file(path: Path, stem: str, *, package: bool = False) -> ModuleType:
+    """Import a plugin file under a private module name unique to its absolute path."""
+    resolved = path.resolve()
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
+    name = f"graphgrad_plugin_{stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    search = [str(resolved.parent)] if package else None
+    spec = importlib.util.spec_from_file_location(name, resolved, submodule_search_locations=search)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"plugin {path}: not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    module.__plugin_path__ = str(path)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        del sys.modules[name]
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise PluginError(
+            f"plugin {path} failed to import: {type(exc).__name__}: {exc}"
+        ) from exc
+    return module
+

@@ -1,0 +1,337 @@
+"""Safe YAML with positions: the only module that touches PyYAML.
+
+The document is built from PyYAML's event stream by a small loop of our own, not by
+PyYAML's constructor, because the format needs what the constructor cannot give:
+
+- YAML 1.2 core-schema scalars (``1e-6`` is a float, ``no`` stays a string);
+- an error for a key given twice, and for any tag that would build an object;
+- nesting depth bounded while parsing (the C composer recurses and can crash);
+- alias expansion counted before anything downstream walks the data;
+- the line and column of every key and value, so later stages can point at them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import GraphFileError, Issue
+
+try:
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on whether libyaml is present
+    _Loader = yaml.SafeLoader
+
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT10 = re.compile(r"^[-+]?[0-9]+$")
+_INT8 = re.compile(r"^0o[0-7]+$")
+_INT16 = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
+_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
+
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds applied before memory is spent; each has a command-line option of its name."""
+
+    max_file_bytes: int = 64 * 1024 * 1024
+    max_nodes: int = 1_000_000
+    max_depth: int = 64
+    max_alias_expansion: int = 1_000_000
+    max_elements: int = 50_000_000
+
+
+@dataclass(slots=True)
+class Document:
+    """A parsed YAML document: plain Python data plus where each part of it stood."""
+
+    data: Any
+    path: str
+    value_marks: dict[tuple, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[tuple, tuple[int, int]] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+
+    def locate(self, loc: tuple, *, key: bool = False) -> tuple[int, int]:
+        """Line and column of ``loc`` (a key path), or of its nearest located parent."""
+        loc = tuple(loc)
+        while loc:
+            marks = self.key_marks if key else self.value_marks
+            if loc in marks:
+                return marks[loc]
+            if not key and loc in self.key_marks:
+                return self.key_marks[loc]
+            loc, key = loc[:-1], False
+        return (1, 1)
+
+    def issue(self, loc: tuple, message: str, *, key: bool = False) -> Issue:
+        """An Issue located at ``loc``."""
+        line, column = self.locate(loc, key=key)
+        return Issue(self.path, line, column, message)
+
+
+def read_text(path: str | Path, limits: Limits) -> str:
+    """Read a graph file as UTF-8 (a BOM is allowed), refusing files over the size limit."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > limits.max_file_bytes:
+            raise GraphFileError([Issue(str(path), 1, 1, _too_big(size, limits))])
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise GraphFileError([Issue(str(path), 1, 1, f"cannot read file: {exc.strerror}")]) from None
+    return decode(raw, str(path), limits)
+
+
+def decode(raw: bytes, path: str, limits: Limits) -> str:
+    """Bytes to text, with the position of the first byte that is not UTF-8."""
+    if len(raw) > limits.max_file_bytes:
+        raise GraphFileError([Issue(path, 1, 1, _too_big(len(raw), limits))])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        msg = f"byte 0x{raw[exc.start]:02x} is not valid UTF-8; a graph file must be UTF-8"
+        raise GraphFileError([Issue(path, line, column, msg)]) from None
+
+
+def _too_big(size: int, limits: Limits) -> str:
+    return (
+        f"file is {size} bytes, over the limit of {limits.max_file_bytes} "
+        "(raise it with --max-file-bytes)"
+    )
+
+
+def parse(text: str, path: str, limits: Limits) -> Document:
+    """Parse one YAML document into a :class:`Document`.
+
+    Fatal faults (syntax, limits) raise :class:`GraphFileError`; faults the parse can go
+    past (a duplicate key, a forbidden tag) are collected in ``Document.issues``.
+
+    >>> doc = parse("a: 1e-6\\nb: no\\n", "<text>", Limits())
+    >>> doc.data, doc.locate(("b",))
+    ({'a': 1e-06, 'b': 'no'}, (2, 4))
+    """
+    if len(text) > limits.max_file_bytes:
+        raise GraphFileError([Issue(path, 1, 1, _too_big(len(text), limits))])
+    builder = _Builder(path, limits)
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            builder.feed(event)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise GraphFileError([Issue(path, line, column, f"invalid YAML: {problem}")]) from None
+    except yaml.reader.ReaderError as exc:
+        line, column = _line_col(text, exc.position)
+        msg = f"invalid YAML: character {exc.character!r} is not allowed"
+        raise GraphFileError([Issue(path, line, column, msg)]) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - other parser errors carry no mark
+        raise GraphFileError([Issue(path, 1, 1, f"invalid YAML: {exc}")]) from None
+    return builder.document()
+
+
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+
+
+class _Frame:
+    __slots__ = ("obj", "loc", "key", "key_mark", "anchor", "start_count", "skip")
+
+    def __init__(self, obj: Any, loc: tuple, anchor: str | None, start_count: int):
+        self.obj = obj
+        self.loc = loc
+        self.key: Any = _NO_KEY
+        self.key_mark: tuple[int, int] = (1, 1)
+        self.anchor = anchor
+        self.start_count = start_count
+        self.skip = False
+
+
+_NO_KEY = object()
+
+
+class _Builder:
+    """Turns a YAML event stream into plain data, without recursion."""
+
+    def __init__(self, path: str, limits: Limits):
+        self.path = path
+        self.limits = limits
+        self.doc = Document(data=None, path=path)
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.open_anchors: set[str] = set()
+        self.count = 0
+        self.expanded = 0
+        self.documents = 0
+        self.root_set = False
+
+    def feed(self, event: yaml.Event) -> None:
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
+            self._scalar(event)
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            self._start(event, {} if kind is yaml.MappingStartEvent else [])
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            self._end()
+        elif kind is yaml.AliasEvent:
+            self._alias(event)
+        elif kind is yaml.DocumentStartEvent:
+            self.documents += 1
+            if self.documents > 1:
+                self._fatal(event, "a graph file holds one YAML document; found a second")
+
+    def document(self) -> Document:
+        if not self.root_set or self.doc.data is None:
+            self.doc.issues.append(Issue(self.path, 1, 1, "the document is empty"))
+        return self.doc
+
+    def _fatal(self, event: yaml.Event, message: str) -> None:
+        mark = event.start_mark
+        raise GraphFileError([Issue(self.path, mark.line + 1, mark.column + 1, message)])
+
+    def _mark(self, event: yaml.Event) -> tuple[int, int]:
+        return event.start_mark.line + 1, event.start_mark.column + 1
+
+    def _attach(self, value: Any, event: yaml.Event, *, is_scalar: bool) -> tuple | None:
+        """Place a value in the open container; return its key path, or None if dropped."""
+        self.count += 1
+        mark = self._mark(event)
+        if not self.stack:
+            self.doc.data, self.root_set = value, True
+            self.doc.value_marks[()] = mark
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.obj, list):
+            loc = top.loc + (len(top.obj),)
+            top.obj.append(value)
+            self.doc.value_marks[loc] = mark
+            return loc
+        if top.key is _NO_KEY:
+            if not is_scalar:
+                self._fatal(event, "a mapping key must be a plain value, not a list or mapping")
+            self._take_key(top, value, mark)
+            return None
+        loc, skip = top.loc + (top.key,), top.skip
+        if not skip:
+            top.obj[top.key] = value
+            self.doc.value_marks[loc] = mark
+            self.doc.key_marks[loc] = top.key_mark
+        top.key, top.skip = _NO_KEY, False
+        return None if skip else loc
+
+    def _take_key(self, top: _Frame, key: Any, mark: tuple[int, int]) -> None:
+        top.key, top.key_mark = key, mark
+        if key in top.obj:
+            first = self.doc.key_marks.get(top.loc + (key,), (0, 0))[0]
+            self.doc.issues.append(
+                Issue(self.path, *mark, f"key {key!r} is given twice (first on line {first})")
+            )
+            top.skip = True
+
+    def _scalar(self, event: yaml.ScalarEvent) -> None:
+        value = self._resolve(event)
+        self._attach(value, event, is_scalar=True)
+        if event.anchor:
+            self.anchors[event.anchor] = (value, 1)
+
+    def _resolve(self, event: yaml.ScalarEvent) -> Any:
+        tag, text = event.tag, event.value
+        if tag is None and event.implicit[0]:
+            return _plain(text)
+        if tag in (None, "!"):
+            return text
+        if tag not in _SCALAR_TAGS:
+            line, column = self._mark(event)
+            self.doc.issues.append(Issue(self.path, line, column, _bad_tag(tag)))
+            return None
+        if tag == _CORE + "str":
+            return text
+        value = _plain(text)
+        expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}
+        if not isinstance(value, expected[tag.rsplit(":", 1)[1]]):
+            line, column = self._mark(event)
+            self.doc.issues.append(Issue(self.path, line, column, f"{text!r} is not a {tag}"))
+            return None
+        return float(value) if tag.endswith("float") else value
+
+    def _start(self, event: yaml.Event, container: dict | list) -> None:
+        if event.tag not in (None, "!", _CORE + "map", _CORE + "seq"):
+            line, column = self._mark(event)
+            self.doc.issues.append(Issue(self.path, line, column, _bad_tag(event.tag)))
+        loc = self._attach(container, event, is_scalar=False)
+        if len(self.stack) >= self.limits.max_depth:
+            self._fatal(
+                event,
+                f"nesting is deeper than {self.limits.max_depth} levels "
+                "(raise it with --max-depth)",
+            )
+        frame = _Frame(container, loc if loc is not None else ("<dropped>",), event.anchor, self.count)
+        if event.anchor:
+            self.open_anchors.add(event.anchor)
+        self.stack.append(frame)
+
+    def _end(self) -> None:
+        frame = self.stack.pop()
+        if frame.anchor:
+            self.open_anchors.discard(frame.anchor)
+            self.anchors[frame.anchor] = (frame.obj, self.count - frame.start_count + 1)
+
+    def _alias(self, event: yaml.AliasEvent) -> None:
+        if event.anchor in self.open_anchors:
+            self._fatal(event, f"alias *{event.anchor} refers to a node that contains it")
+        if event.anchor not in self.anchors:
+            self._fatal(event, f"alias *{event.anchor} has no anchor &{event.anchor} before it")
+        value, size = self.anchors[event.anchor]
+        self.expanded += size
+        if self.expanded > self.limits.max_alias_expansion:
+            self._fatal(
+                event,
+                f"aliases expand to more than {self.limits.max_alias_expansion} YAML nodes "
+                "(raise it with --max-alias-expansion)",
+            )
+        is_scalar = not isinstance(value, dict | list)
+        self._attach(value, event, is_scalar=is_scalar)
+        self.count += size - 1
+
+
+def _bad_tag(tag: str) -> str:
+    return (
+        f"tag {tag.replace(_CORE, '!!')} is not allowed: graph files are plain data; only the core tags "
+        "!!str, !!int, !!float, !!bool, !!null, !!map and !!seq may be used"
+    )
+
+
+def _plain(text: str) -> Any:
+    """Resolve a plain scalar by the YAML 1.2 core schema."""
+    if not text or text[0] in "-+.0123456789~nNtTfF":
+        if _NULL.match(text):
+            return None
+        if _BOOL.match(text):
+            return text[0] in "tT"
+        if _INT10.match(text):
+            return int(text)
+        if _FLOAT.match(text):
+            return float(text)
+        if _INT8.match(text):
+            return int(text[2:], 8)
+        if _INT16.match(text):
+            return int(text[2:], 16)
+        if _INF.match(text):
+            return -math.inf if text[0] == "-" else math.inf
+        if _NAN.match(text):
+            return math.nan
+    return text

@@ -1,0 +1,221 @@
+"""The graph file format as pydantic models, and pydantic errors as located issues.
+
+Validation runs in two stages (see docs/format.md): these models check the document's
+structure, with each node's op a plain string; then each node's attributes are checked
+by its own gate's model, located at the node.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import Issue
+from .source import Document
+
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+RESERVED = frozenset({"inf", "nan", "true", "false", "null"})
+FloatDtype = Literal["float64", "float32"]
+Dtype = Literal["float64", "float32", "int64", "bool"]
+Number = Annotated[float, Field(strict=True)] | Annotated[int, Field(strict=True)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NodeSpec(BaseModel):
+    """One node: its gate, its ordered arguments, and the gate's attributes (extras)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, populate_by_name=True)
+
+    op: str
+    args: list[str | Number] = Field(default_factory=list, alias="in")
+    doc: str | None = None
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ExpectSpec(_Model):
+    """Known answers, compared as ``numpy.allclose`` does."""
+
+    value: Any = None
+    grads: dict[str, Any] = Field(default_factory=dict)
+    rtol: Annotated[float, Field(ge=0)] = 1e-7
+    atol: Annotated[float, Field(ge=0)] = 1e-9
+
+
+class CheckSpec(BaseModel):
+    """How ``graphgrad check`` runs for this file; extra keys are the checker's options."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    checker: str = "auto"
+    eps: Annotated[float, Field(gt=0)] | None = None
+    rtol: Annotated[float, Field(ge=0)] | None = None
+    atol: Annotated[float, Field(ge=0)] = 1e-8
+    wrt: list[str] | None = None
+
+
+class GraphSpec(_Model):
+    """A whole graph file, format version 1."""
+
+    graphgrad: Literal[1]
+    name: str | None = None
+    doc: str | None = None
+    seed: Annotated[int, Field(ge=0)] = 0
+    dtype: FloatDtype = "float64"
+    inputs: dict[str, Any]
+    nodes: dict[str, Any]
+    output: str
+    expect: ExpectSpec | None = None
+    check: CheckSpec | None = None
+
+
+class _InputBase(_Model):
+    doc: str | None = None
+    grad: bool | None = None
+
+
+class ValueInput(_InputBase):
+    """``{value: V, dtype: D, grad: G}``."""
+
+    value: Any
+    dtype: Dtype | None = None
+
+
+class _InitInput(_InputBase):
+    shape: list[Annotated[int, Field(ge=0)]]
+
+
+class ConstantInit(_InitInput):
+    """``zeros`` and ``ones``."""
+
+    init: Literal["zeros", "ones"]
+    dtype: Dtype | None = None
+
+
+class NormalInit(_InitInput):
+    """Normal draws with ``mean`` and ``std``."""
+
+    init: Literal["normal"]
+    dtype: FloatDtype | None = None
+    mean: float = 0.0
+    std: Annotated[float, Field(ge=0)] = 1.0
+
+
+class UniformInit(_InitInput):
+    """Uniform draws in [low, high)."""
+
+    init: Literal["uniform"]
+    dtype: FloatDtype | None = None
+    low: float = -1.0
+    high: float = 1.0
+
+
+class IntegersInit(_InitInput):
+    """Integers in [low, high), as int64 (labels)."""
+
+    init: Literal["integers"]
+    dtype: Literal["int64"] = "int64"
+    low: int = 0
+    high: int
+
+
+INITS: dict[str, type[_InitInput]] = {
+    "zeros": ConstantInit,
+    "ones": ConstantInit,
+    "normal": NormalInit,
+    "uniform": UniformInit,
+    "integers": IntegersInit,
+}
+
+
+def did_you_mean(word: object, options: list[str]) -> str:
+    """A hint naming the closest valid option, or the list of options when none is close.
+
+    >>> did_you_mean("ouptut", ["inputs", "output", "nodes"])
+    " (did you mean 'output'?)"
+    """
+    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    if len(options) <= 12:
+        return f" (valid: {', '.join(options)})"
+    return ""
+
+
+def subject(loc: tuple) -> str:
+    """Who an error is about: 'node q', 'input x' or the top-level key."""
+    if len(loc) >= 2 and loc[0] in ("nodes", "inputs"):
+        return f"{loc[0][:-1]} '{loc[1]}'"
+    return f"'{loc[0]}'" if loc else "the document"
+
+
+def translate(
+    exc: ValidationError, doc: Document, model: type[BaseModel], root: tuple = ()
+) -> list[Issue]:
+    """Turn a pydantic ValidationError into located issues, one per error.
+
+    ``root`` is the key path at which ``model`` was validated inside the document.
+    """
+    issues = []
+    for err in exc.errors(include_url=False):
+        loc = root + tuple(p for p in err["loc"] if not _is_union_tag(p))
+        issues.append(_issue(err, loc, doc, model, len(root)))
+    return issues
+
+
+def _is_union_tag(part: object) -> bool:
+    return isinstance(part, str) and (
+        part.startswith(("function-", "constrained-")) or part in ("str", "float", "int", "[key]")
+    )
+
+
+def _issue(err: dict, loc: tuple, doc: Document, model: type[BaseModel], depth: int) -> Issue:
+    kind, who = err["type"], subject(loc)
+    field = ".".join(str(p) for p in loc[2 if loc[:1] in (("nodes",), ("inputs",)) else 0 :])
+    where = f"{who}, key '{field}'" if field and field != loc[0] else who
+    if kind == "extra_forbidden":
+        hint = did_you_mean(loc[-1], _fields_at(model, loc[depth:-1]))
+        return doc.issue(loc, f"{who}: unknown key '{loc[-1]}'{hint}", key=True)
+    if kind == "missing":
+        if len(loc) == 1:
+            return Issue(doc.path, 1, 1, f"the required key '{loc[0]}' is missing")
+        return doc.issue(loc[:-1], f"{who}: the required key '{loc[-1]}' is missing")
+    got = err.get("input")
+    shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+    return doc.issue(loc, f"{where}: {err['msg'].lower()}, got {shown}")
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed where ``loc`` points, walking nested models and dicts."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            current = info.annotation if info else None
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model or dict inside an Optional or Union annotation."""
+    if get_origin(annotation) in (Union, UnionType):
+        for arg in get_args(annotation):
+            if get_origin(arg) is dict or (isinstance(arg, type) and issubclass(arg, BaseModel)):
+                return arg
+    return annotation
