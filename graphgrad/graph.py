@@ -154,10 +154,18 @@ _NOT_A_MAPPING = (
 
 
 def _validate_spec(doc: Document, issues: list[Issue]) -> GraphSpec | None:
+    """The top-level structure; on errors, go on with the keys that were valid so that
+    the sections after a bad key are still checked and reported."""
     try:
         return GraphSpec.model_validate(doc.data)
     except ValidationError as exc:
         issues += translate(exc, doc, GraphSpec)
+        bad = {err["loc"][0] for err in exc.errors() if err["loc"]}
+    salvaged = {k: v for k, v in doc.data.items() if k in GraphSpec.model_fields and k not in bad}
+    salvaged["graphgrad"] = 1
+    try:
+        return GraphSpec.model_validate(salvaged)
+    except ValidationError:
         return None
 
 

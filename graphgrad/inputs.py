@@ -154,7 +154,7 @@ def to_array(
         item, at, depth = todo.pop()
         if depth < len(shape):
             if not isinstance(item, list) or len(item) != shape[depth]:
-                got = f"{len(item)} elements" if isinstance(item, list) else repr(item)
+                got = f"a list of {len(item)}" if isinstance(item, list) else repr(item)
                 raise _fail(doc, at, f"{who}: ragged list: expected {shape[depth]} elements here, got {got}")
             todo.extend((x, at + (i,), depth + 1) for i, x in enumerate(item))
         elif not _fits(item, dtype):

@@ -161,21 +161,38 @@ def subject(loc: tuple) -> str:
 def translate(
     exc: ValidationError, doc: Document, model: type[BaseModel], root: tuple = ()
 ) -> list[Issue]:
-    """Turn a pydantic ValidationError into located issues, one per error.
+    """Turn a pydantic ValidationError into located issues.
 
-    ``root`` is the key path at which ``model`` was validated inside the document.
+    ``root`` is the key path at which ``model`` was validated inside the document. The
+    errors of one union member each are merged into one issue for that key.
     """
-    issues = []
+    merged: dict[tuple, dict] = {}
     for err in exc.errors(include_url=False):
-        loc = root + tuple(p for p in err["loc"] if not _is_union_tag(p))
-        issues.append(_issue(err, loc, doc, model, len(root)))
-    return issues
+        loc = root + _real_loc(doc.data, root, err)
+        if loc in merged and err["type"] not in ("missing", "extra_forbidden"):
+            merged[loc]["msg"] += " or " + err["msg"].lower().removeprefix("input should be ")
+        else:
+            merged.setdefault(loc, dict(err))
+    return [_issue(err, loc, doc, model, len(root)) for loc, err in merged.items()]
 
 
-def _is_union_tag(part: object) -> bool:
-    return isinstance(part, str) and (
-        part.startswith(("function-", "constrained-")) or part in ("str", "float", "int", "[key]")
-    )
+def _real_loc(data: Any, root: tuple, err: dict) -> tuple:
+    """The error's path with pydantic's union-member tags left out: only the keys and
+    indexes that exist in the document, plus the missing key of a 'missing' error."""
+    current = data
+    for part in root:
+        current = current.get(part) if isinstance(current, dict) else None
+    loc = err["loc"]
+    out = []
+    for i, part in enumerate(loc):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+        elif not (err["type"] == "missing" and i == len(loc) - 1):
+            continue
+        out.append(part)
+    return tuple(out)
 
 
 def _issue(err: dict, loc: tuple, doc: Document, model: type[BaseModel], depth: int) -> Issue:
@@ -184,6 +201,7 @@ def _issue(err: dict, loc: tuple, doc: Document, model: type[BaseModel], depth: 
     where = f"{who}, key '{field}'" if field and field != loc[0] else who
     if kind == "extra_forbidden":
         hint = did_you_mean(loc[-1], _fields_at(model, loc[depth:-1]))
+        who = subject(loc[:-1]) if len(loc) > 1 else "the document"
         return doc.issue(loc, f"{who}: unknown key '{loc[-1]}'{hint}", key=True)
     if kind == "missing":
         if len(loc) == 1:
