@@ -79,11 +79,16 @@ class Graph:
         return Graph(self.definition.with_inputs(inputs, self.limits), self.registry, self.limits)
 
     def run(self, inputs: Mapping[str, Any] | None = None) -> Result:
-        """Forward, then backward from the output seeded with ones."""
+        """Forward, then backward from the output seeded with ones.
+
+        NumPy's floating-point warnings are silenced: a NaN or infinity is a value in
+        the result (and reported by checking), not a warning on stderr.
+        """
         target = self.with_inputs(inputs) if inputs else self
         plan = target.plan
-        values = engine.forward(plan, list(plan.initial))
-        grads = engine.backward(plan, values)
+        with np.errstate(all="ignore"):
+            values = engine.forward(plan, list(plan.initial))
+            grads = engine.backward(plan, values)
         return _result(target.definition, plan, values, grads)
 
 

@@ -36,7 +36,7 @@ class Gate(BaseModel):
     ...         return 2 * a
     ...     def backward(self, grad, out, a):
     ...         return (2 * grad,)
-    >>> Double().forward(np.float64(3.0))
+    >>> float(Double().forward(np.float64(3.0)))
     6.0
     >>> arity(Double)
     Arity(minimum=1, maximum=1)

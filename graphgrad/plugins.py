@@ -57,7 +57,7 @@ def make_plugin_manager(
 def build_registry(pm: pluggy.PluginManager) -> Registry:
     """The gate registry from every ``graphgrad_gates`` implementation, conflicts refused."""
     contributions = []
-    for impl in reversed(pm.hook.graphgrad_gates.get_hookimpls()):
+    for impl in pm.hook.graphgrad_gates.get_hookimpls():
         gates = _guard(f"plugin {impl.plugin_name}", impl.function)
         contributions.append((impl.plugin_name, list(gates or [])))
     return Registry(contributions)
