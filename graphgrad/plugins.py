@@ -78,12 +78,22 @@ def default_registry() -> Registry:
 
 
 def _register(pm: pluggy.PluginManager, module: object, name: str) -> None:
-    if pm.is_registered(module) or pm.has_plugin(name):
+    """Register once: a file given by path that is also installed counts as one plugin."""
+    if pm.is_registered(module) or pm.has_plugin(name) or _source(module) in _sources(pm):
         return
     try:
         pm.register(module, name=name)
     except (ValueError, pluggy.PluginValidationError) as exc:
         raise PluginError(f"plugin {name}: {exc}") from None
+
+
+def _source(module: object) -> Path | None:
+    file = getattr(module, "__file__", None)
+    return Path(file).resolve() if file else None
+
+
+def _sources(pm: pluggy.PluginManager) -> set[Path]:
+    return {src for p in pm.get_plugins() if (src := _source(p)) is not None}
 
 
 def _guard(label: str, fn):

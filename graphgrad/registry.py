@@ -27,7 +27,7 @@ class Registry:
 
     >>> from graphgrad.plugins import default_registry
     >>> reg = default_registry()
-    >>> reg["mul"].arity.minimum, reg["add"].arity.maximum, "swish" in reg
+    >>> reg["mul"].arity.minimum, reg["add"].arity.maximum, "frobnicate" in reg
     (2, None, False)
     """
 

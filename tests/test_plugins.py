@@ -56,8 +56,8 @@ def test_outside_plugin_file_works_with_plugins_option(write):
 
 
 def test_without_the_plugin_the_op_is_unknown(write):
-    result = CliRunner().invoke(main, ["validate", str(write(GRAPH))])
-    assert result.exit_code == 2 and "unknown op 'swish'" in result.stderr
+    result = CliRunner().invoke(main, ["validate", str(write(GRAPH.replace("swish", "cube")))])
+    assert result.exit_code == 2 and "unknown op 'cube'" in result.stderr
 
 
 def test_plugins_from_the_environment(write, tmp_path):
@@ -126,13 +126,15 @@ def test_builtins_register_through_the_same_hook():
     assert [i.plugin_name for i in impls] == ["graphgrad.gates"]
 
 
-def test_gates_lists_attributes_and_origin():
-    result = CliRunner().invoke(main, ["gates", "--json", "--plugins", str(SWISH)])
+def test_gates_lists_attributes_and_origin(tmp_path):
+    cube = tmp_path / "cube.py"
+    cube.write_text(CUBE.replace("{op}", "cube").replace('"""a^3"""', '"""a^3"""\n    k: float = 1.0'))
+    result = CliRunner().invoke(main, ["gates", "--json", "--plugins", str(cube)])
     import json
 
     gates = {g["op"]: g for g in json.loads(result.stdout)["gates"]}
-    assert gates["swish"]["plugin"] == str(SWISH)
-    assert gates["swish"]["attributes"]["beta"] == {"required": False, "default": 1.0}
+    assert gates["cube"]["plugin"] == str(cube)
+    assert gates["cube"]["attributes"]["k"] == {"required": False, "default": 1.0}
     assert gates["pow"]["attributes"]["exponent"]["required"] is True
     assert gates["reshape"]["attributes"]["shape"]["required"] is True
     assert gates["add"]["inputs"] == "2 or more" and gates["mul"]["inputs"] == "2"

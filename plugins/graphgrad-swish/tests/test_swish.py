@@ -52,3 +52,17 @@ def test_backward_matches_central_differences(seed):
         down[i] -= h
         numeric[i] = (graph.run(inputs={"x": up}).value - graph.run(inputs={"x": down}).value) / (2 * h)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_installed_plugin_is_found_through_its_entry_point():
+    """The README's test command installs this package; graphgrad then finds it alone."""
+    from graphgrad.plugins import build_registry, make_plugin_manager
+
+    registry = build_registry(make_plugin_manager(use_env=False))
+    assert registry["swish"].plugin.startswith("entry point 'swish'")
+    assert registry["softplus"].cls.__module__ == "graphgrad_swish"
+
+
+def test_passing_the_installed_file_again_counts_once():
+    graph = graphgrad.load(GRAPH, plugins=[PLUGIN])
+    assert graph.registry["swish"].plugin.startswith("entry point 'swish'")
