@@ -1,0 +1,1 @@
+"""graphgrad's benchmarks: run with ``python -m bench`` from the repository root."""

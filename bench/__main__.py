@@ -1,0 +1,151 @@
+"""Benchmarks: engine time per node, and the two-layer net against hand-written NumPy.
+
+Every figure is a median over repeats, and graphgrad is reported as a ratio to a floor
+measured in the same run on the same machine. Prints a table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+import graphgrad
+
+OPS = ["add", "mul", "tanh", "sigmoid", "relu", "exp"]
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def scalar_dag_text(n: int, seed: int = 0) -> str:
+    """A random DAG of n scalar gates with fan-out; exp is applied to a tanh so it stays finite."""
+    rng = np.random.default_rng(seed)
+    lines = ["graphgrad: 1", "inputs: {x: 0.5, y: -0.25}", "nodes:"]
+    names = ["x", "y"]
+    for i in range(n):
+        op = OPS[i % len(OPS)]
+        a = names[-1]
+        if op in ("add", "mul"):
+            b = names[int(rng.integers(max(0, len(names) - 50), len(names)))]
+            lines.append(f"  n{i}: {{op: {op}, in: [{a}, {b}]}}")
+        elif op == "exp":
+            lines.append(f"  t{i}: {{op: tanh, in: [{a}]}}")
+            lines.append(f"  n{i}: {{op: exp, in: [t{i}]}}")
+        else:
+            lines.append(f"  n{i}: {{op: {op}, in: [{a}]}}")
+        if op == "mul":
+            lines.append(f"  c{i}: {{op: tanh, in: [n{i}]}}")
+            names.append(f"c{i}")
+        else:
+            names.append(f"n{i}")
+    lines.append(f"output: {names[-1]}")
+    return "\n".join(lines) + "\n"
+
+
+def bench_scalar(n: int, repeats: int) -> dict:
+    text = scalar_dag_text(n)
+    start = time.perf_counter()
+    graph = graphgrad.load(text)
+    load_s = time.perf_counter() - start
+    nodes = len(graph.definition.nodes)
+    run_s = median_time(graph.run, repeats)
+    return {
+        "workload": f"scalar DAG, {nodes} nodes",
+        "graphgrad_s": run_s,
+        "per_node_us": run_s / nodes * 1e6,
+        "load_per_node_us": load_s / nodes * 1e6,
+    }
+
+
+NET = """graphgrad: 1
+name: two_layer_svm_bench
+inputs:
+  X:  {{shape: [{N}, {D}], init: normal}}
+  y:  {{shape: [{N}], init: integers, high: {C}}}
+  W1: {{shape: [{D}, {H}], init: normal, std: 0.01}}
+  W2: {{shape: [{H}, {C}], init: normal, std: 0.01}}
+nodes:
+  h:    {{op: matmul, in: [X, W1]}}
+  a:    {{op: relu, in: [h]}}
+  s:    {{op: matmul, in: [a, W2]}}
+  data: {{op: svm_loss, in: [s, y]}}
+  r1:   {{op: l2, in: [W1]}}
+  r2:   {{op: l2, in: [W2]}}
+  reg:  {{op: add, in: [r1, r2]}}
+  lreg: {{op: mul, in: [reg, 0.001]}}
+  L:    {{op: add, in: [data, lreg]}}
+output: L
+"""
+
+
+def numpy_floor(X, y, W1, W2, reg=0.001):
+    """The same forward and backward, written by hand in NumPy (gradients of W1, W2, X)."""
+    N = X.shape[0]
+    rows = np.arange(N)
+    h = X @ W1
+    a = np.maximum(h, 0)
+    s = a @ W2
+    margins = np.maximum(0, s - s[rows, y][:, None] + 1)
+    margins[rows, y] = 0
+    loss = margins.sum() / N + reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+    ds = (margins > 0).astype(s.dtype)
+    ds[rows, y] = -ds.sum(axis=1)
+    ds /= N
+    dW2 = a.T @ ds + 2 * reg * W2
+    dh = (ds @ W2.T) * (h > 0)
+    dW1 = X.T @ dh + 2 * reg * W1
+    dX = dh @ W1.T
+    return loss, dW1, dW2, dX
+
+
+def bench_net(batch: int, repeats: int, D: int = 3072, H: int = 100, C: int = 10) -> dict:
+    graph = graphgrad.load(NET.format(N=batch, D=D, H=H, C=C))
+    v = {k: d.value for k, d in graph.definition.inputs.items()}
+    loss, dW1, *_ = numpy_floor(v["X"], v["y"], v["W1"], v["W2"])
+    result = graph.run()
+    assert np.isclose(result.value, loss) and np.allclose(result.grads["W1"], dW1)
+    floor_s = median_time(lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"]), repeats)
+    run_s = median_time(graph.run, repeats)
+    return {
+        "workload": f"two-layer net D={D} H={H} C={C}, batch {batch}",
+        "graphgrad_s": run_s,
+        "numpy_floor_s": floor_s,
+        "ratio": run_s / floor_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    rows = [bench_scalar(args.nodes, args.repeats)]
+    rows += [bench_net(b, args.repeats) for b in (64, 1024)]
+    table = Table("workload", "graphgrad", "floor", "ratio", "per node", "load per node")
+    for r in rows:
+        table.add_row(
+            r["workload"],
+            f"{r['graphgrad_s'] * 1e3:.2f} ms",
+            f"{r['numpy_floor_s'] * 1e3:.2f} ms" if "numpy_floor_s" in r else "",
+            f"{r['ratio']:.2f}x" if "ratio" in r else "",
+            f"{r['per_node_us']:.2f} us" if "per_node_us" in r else "",
+            f"{r['load_per_node_us']:.1f} us" if "load_per_node_us" in r else "",
+        )
+    Console().print(table)
+    print(json.dumps({"bench": "engine", "results": rows}))
+
+
+if __name__ == "__main__":
+    main()
