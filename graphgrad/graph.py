@@ -8,6 +8,7 @@ node's ordered arguments live on the node; edges serve order and cycle detection
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -82,7 +83,7 @@ class GraphDef:
             except ValueError as exc:
                 raise InputError(f"--set {name}: {exc}") from None
             inputs[name] = replace(old, value=value.astype(old.value.dtype, copy=False))
-        shapes, problems = _infer(self.order, self.nodes, inputs)
+        shapes, problems = _infer(self.order, self.nodes, inputs, limits)
         problems += _check_values(self.nodes, inputs)
         if problems:
             raise InputError(
@@ -128,7 +129,7 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
     lines.update({n: d.line for n, d in nodes.items()})
     dag = _dag(inputs, nodes)
     order = _topological(dag, doc)
-    shapes, problems = _infer(order, nodes, inputs)
+    shapes, problems = _infer(order, nodes, inputs, limits)
     problems += _check_values(nodes, inputs)
     if problems:
         raise GraphFileError([doc.issue(("nodes", n), m, key=True) for n, m in problems])
@@ -274,9 +275,9 @@ def _topological(dag: nx.DiGraph, doc: Document) -> list[str]:
 
 
 def _infer(
-    order: list[str], nodes: dict[str, NodeDef], inputs: dict[str, InputDef]
+    order: list[str], nodes: dict[str, NodeDef], inputs: dict[str, InputDef], limits: Limits
 ) -> tuple[dict[str, Shape | None], list[tuple[str, str]]]:
-    """Shapes through every gate; problems as (node, message)."""
+    """Shapes through every gate, each bounded by ``max_elements``; problems as (node, message)."""
     shapes: dict[str, Shape | None] = {n: d.value.shape for n, d in inputs.items()}
     problems = []
     for name in order:
@@ -294,6 +295,14 @@ def _infer(
                 f"{n} {list(s)}" for n, s in zip(node.arg_names(), arg_shapes, strict=True)
             )
             problems.append((name, f"node '{name}' ({node.op}): {exc} (inputs: {described})"))
+            continue
+        size = math.prod(shapes[name])
+        if size > limits.max_elements:
+            shape, shapes[name] = shapes[name], None
+            problems.append((name, (
+                f"node '{name}' ({node.op}): its output of shape {list(shape)} would have "
+                f"{size} elements, over the limit of {limits.max_elements} (raise it with --max-elements)"
+            )))
     return shapes, problems
 
 

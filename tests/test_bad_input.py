@@ -54,6 +54,7 @@ CASES = {
     "self cycle": (HEAD + "inputs: {x: 1}\nnodes:\n  a: {op: add, in: [x, a]}\noutput: a\n", 4, 3, "node 'a' is on a cycle: a -> a"),
     "shapes": (HEAD + "inputs:\n  X: {shape: [8, 20], init: normal}\n  W: {shape: [21, 4], init: normal}\nnodes:\n  h: {op: matmul, in: [X, W]}\noutput: h\n", 6, 3, "node 'h' (matmul): matmul of shapes [8, 20] and [21, 4]"),
     "broadcast": (HEAD + "inputs: {a: [1, 2, 3], b: [1, 2]}\nnodes:\n  s: {op: add, in: [a, b]}\noutput: s\n", 4, 3, "shapes [3], [2] cannot be broadcast"),
+    "huge broadcast": (HEAD + "inputs:\n  a: {shape: [20000], init: zeros}\n  b: {shape: [20000, 1], init: zeros}\nnodes:\n  p: {op: mul, in: [a, b]}\noutput: p\n", 6, 3, "node 'p' (mul): its output of shape [20000, 20000] would have 400000000 elements"),
     "labels out of range": (HEAD + "inputs:\n  s: {shape: [3, 5], init: normal}\n  y: {value: [0, 1, 7], dtype: int64}\nnodes:\n  L: {op: svm_loss, in: [s, y]}\noutput: L\n", 6, 3, "node 'L' (svm_loss): input 'y': label 7 is outside [0, 5)"),
     "float labels": (HEAD + "inputs:\n  s: {shape: [3, 5], init: normal}\n  y: [0, 1, 2]\nnodes:\n  L: {op: cross_entropy, in: [s, y]}\noutput: L\n", 6, 3, "labels must be int64"),
     "bad dtype": (HEAD + "inputs:\n  x: {value: 1, dtype: float16}\n" + OK_TAIL, 3, 24, "input 'x', key 'dtype'"),
