@@ -45,6 +45,9 @@ class Gate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     op: ClassVar[str]
+    complex_step: ClassVar[bool] = False
+    """Whether forward accepts complex inputs and is analytic in them, so that the
+    complex-step checker may use it (away from kinks)."""
 
     def forward(self, *inputs: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"gate {type(self).__name__} has no forward")
@@ -53,6 +56,14 @@ class Gate(BaseModel):
         self, grad: np.ndarray, out: np.ndarray, *inputs: np.ndarray
     ) -> tuple[np.ndarray | None, ...]:
         raise NotImplementedError(f"gate {type(self).__name__} has no backward")
+
+    def kinks(self, *inputs: np.ndarray) -> np.ndarray | None:
+        """Values whose sign flips where the gate is not differentiable (None: smooth).
+
+        A checker compares them between the unperturbed and a perturbed point: a change
+        of sign, or a zero, means the perturbation crossed a kink.
+        """
+        return None
 
     def check_values(self, *inputs: np.ndarray | None) -> None:
         """Check input values known before running (``None`` where not yet known).

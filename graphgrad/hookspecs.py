@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from .checker import Checker
     from .gate import Gate
 
 PROJECT = "graphgrad"
@@ -20,4 +21,13 @@ def graphgrad_gates() -> list[type[Gate]]:
 
     Each is a subclass of :class:`graphgrad.Gate` with a unique ``op``. Two plugins that
     return the same ``op`` are an error that names both.
+    """
+
+
+@hookspec
+def graphgrad_checkers() -> list[type[Checker]]:
+    """Return the numerical checker classes this plugin provides.
+
+    Each is a subclass of :class:`graphgrad.Checker` with a unique ``name``. Two plugins
+    that return the same name are an error that names both.
     """

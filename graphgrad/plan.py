@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
+from .gate import Gate
 from .graph import GraphDef
 
 
@@ -21,6 +22,7 @@ class Step:
 
     name: str
     op: str
+    gate: Gate
     forward: Callable
     backward: Callable
     ins: tuple[int, ...]
@@ -68,7 +70,9 @@ def compile_plan(graph: GraphDef) -> Plan:
                 requires.append(False)
         requires[slot[name]] = any(requires[i] for i in ins)
         gate = node.gate
-        steps.append(Step(name, node.op, gate.forward, gate.backward, tuple(ins), slot[name], node.line))
+        steps.append(
+            Step(name, node.op, gate, gate.forward, gate.backward, tuple(ins), slot[name], node.line)
+        )
     feeds_output = nx.ancestors(graph.dag, graph.output) | {graph.output}
     backward_steps = [s for s in steps if requires[s.out] and s.name in feeds_output]
     return Plan(

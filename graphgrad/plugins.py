@@ -23,7 +23,7 @@ from . import hookspecs
 from .errors import PluginError
 from .registry import Registry
 
-BUILTINS = ("graphgrad.gates",)
+BUILTINS = ("graphgrad.gates", "graphgrad.checkers")
 ENV_VAR = "GRAPHGRAD_PLUGINS"
 PluginRef = str | os.PathLike | ModuleType
 
@@ -55,12 +55,17 @@ def make_plugin_manager(
 
 
 def build_registry(pm: pluggy.PluginManager) -> Registry:
-    """The gate registry from every ``graphgrad_gates`` implementation, conflicts refused."""
+    """The registry from every ``graphgrad_gates`` and ``graphgrad_checkers``
+    implementation, conflicts refused."""
+    return Registry(_collect(pm.hook.graphgrad_gates), _collect(pm.hook.graphgrad_checkers))
+
+
+def _collect(hook) -> list[tuple[str, list]]:
     contributions = []
-    for impl in pm.hook.graphgrad_gates.get_hookimpls():
-        gates = _guard(f"plugin {impl.plugin_name}", impl.function)
-        contributions.append((impl.plugin_name, list(gates or [])))
-    return Registry(contributions)
+    for impl in hook.get_hookimpls():
+        classes = _guard(f"plugin {impl.plugin_name}", impl.function)
+        contributions.append((impl.plugin_name, list(classes or [])))
+    return contributions
 
 
 def load_registry(plugins: Iterable[PluginRef] = ()) -> Registry:

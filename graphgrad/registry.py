@@ -1,12 +1,15 @@
-"""Op name -> gate class, with the plugin each came from."""
+"""Op name -> gate class and checker name -> checker class, with the plugin of each."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from .checker import Checker
 from .errors import PluginError
 from .gate import Arity, Gate, arity
+
+Contributions = Iterable[tuple[str, Iterable[type]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,34 +25,50 @@ class GateType:
         return self.cls.op
 
 
+@dataclass(frozen=True, slots=True)
+class CheckerType:
+    """A registered checker class and the plugin that provides it."""
+
+    cls: type[Checker]
+    plugin: str
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+
 class Registry:
-    """The gate types available to a graph, built from every loaded plugin.
+    """The gate types and checkers available to a graph, from every loaded plugin.
 
     >>> from graphgrad.plugins import default_registry
     >>> reg = default_registry()
     >>> reg["mul"].arity.minimum, reg["add"].arity.maximum, "frobnicate" in reg
     (2, None, False)
+    >>> reg.checker("central").plugin
+    'graphgrad.checkers'
     """
 
-    def __init__(self, contributions: Iterable[tuple[str, Iterable[type[Gate]]]]):
+    def __init__(self, gates: Contributions, checkers: Contributions = ()):
         self._gates: dict[str, GateType] = {}
-        for plugin, classes in contributions:
+        self._checkers: dict[str, CheckerType] = {}
+        for plugin, classes in gates:
             for cls in classes:
-                self._add(plugin, cls)
+                self._add_gate(plugin, cls)
+        for plugin, classes in checkers:
+            for cls in classes:
+                self._add_checker(plugin, cls)
 
-    def _add(self, plugin: str, cls: object) -> None:
-        if not (isinstance(cls, type) and issubclass(cls, Gate)):
-            raise PluginError(f"plugin {plugin} returned {cls!r}, which is not a graphgrad.Gate")
-        op = getattr(cls, "op", None)
-        if not isinstance(op, str) or not op:
-            raise PluginError(f"plugin {plugin}: gate {cls.__name__} has no `op` name")
+    def _add_gate(self, plugin: str, cls: object) -> None:
+        op = _name_of(plugin, cls, Gate, "op")
         if op in self._gates:
-            first = self._gates[op].plugin
-            raise PluginError(
-                f"op '{op}' is registered by two plugins: {first} ({self._gates[op].cls.__name__})"
-                f" and {plugin} ({cls.__name__})"
-            )
+            _conflict("op", op, self._gates[op].plugin, self._gates[op].cls, plugin, cls)
         self._gates[op] = GateType(cls, plugin, arity(cls))
+
+    def _add_checker(self, plugin: str, cls: object) -> None:
+        name = _name_of(plugin, cls, Checker, "name")
+        if name in self._checkers:
+            _conflict("checker", name, self._checkers[name].plugin, self._checkers[name].cls, plugin, cls)
+        self._checkers[name] = CheckerType(cls, plugin)
 
     def __getitem__(self, op: str) -> GateType:
         return self._gates[op]
@@ -62,3 +81,25 @@ class Registry:
 
     def ops(self) -> list[str]:
         return sorted(self._gates)
+
+    def checker(self, name: str) -> CheckerType:
+        return self._checkers[name]
+
+    def checkers(self) -> list[CheckerType]:
+        return sorted(self._checkers.values(), key=lambda c: c.name)
+
+
+def _name_of(plugin: str, cls: object, base: type, attr: str) -> str:
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise PluginError(f"plugin {plugin} returned {cls!r}, which is not a graphgrad.{base.__name__}")
+    name = getattr(cls, attr, None)
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"plugin {plugin}: {base.__name__.lower()} {cls.__name__} has no `{attr}` name")
+    return name
+
+
+def _conflict(kind: str, name: str, first: str, first_cls: type, second: str, second_cls: type) -> None:
+    raise PluginError(
+        f"{kind} '{name}' is registered by two plugins: {first} ({first_cls.__name__})"
+        f" and {second} ({second_cls.__name__})"
+    )

@@ -10,6 +10,8 @@ from ..gate import Gate, Shape, broadcast
 
 
 class _Broadcasting(Gate):
+    complex_step = True
+
     def shape(self, *shapes: Shape) -> Shape:
         return broadcast(*shapes)
 

@@ -8,6 +8,8 @@ from ..gate import Gate, Shape, broadcast
 
 
 class _Unary(Gate):
+    complex_step = True
+
     def shape(self, a: Shape) -> Shape:
         return a
 
@@ -78,7 +80,10 @@ class Abs(_Unary):
     op = "abs"
 
     def forward(self, a):
-        return np.abs(a)
+        return a * np.sign(a.real) if np.iscomplexobj(a) else np.abs(a)
+
+    def kinks(self, a):
+        return a
 
     def backward(self, grad, out, a):
         return (grad * np.sign(a),)
@@ -92,6 +97,9 @@ class Relu(_Unary):
     def forward(self, a):
         return np.maximum(a, 0)
 
+    def kinks(self, a):
+        return a
+
     def backward(self, grad, out, a):
         return (grad * (a > 0),)
 
@@ -103,7 +111,10 @@ class LeakyRelu(_Unary):
     slope: float = 0.01
 
     def forward(self, a):
-        return np.where(a > 0, a, self.slope * a)
+        return np.where(a.real > 0, a, self.slope * a)
+
+    def kinks(self, a):
+        return a
 
     def backward(self, grad, out, a):
         return (grad * np.where(a > 0, 1.0, self.slope).astype(out.dtype),)
@@ -115,6 +126,8 @@ class Sigmoid(_Unary):
     op = "sigmoid"
 
     def forward(self, a):
+        if np.iscomplexobj(a):
+            return 1 / (1 + np.exp(-a))
         return np.exp(-np.logaddexp(0, -a))
 
     def backward(self, grad, out, a):
@@ -134,6 +147,11 @@ class Tanh(_Unary):
 
 
 class _Router(Gate):
+    complex_step = True
+
+    def kinks(self, a, b):
+        return np.asarray(a - b)
+
     def shape(self, a: Shape, b: Shape) -> Shape:
         return broadcast(a, b)
 

@@ -9,6 +9,7 @@ from .reduction import normalize_axes
 
 
 class _AlongAxis(Gate):
+    complex_step = True
     axis: int = -1
 
     def shape(self, a: Shape) -> Shape:
@@ -48,6 +49,8 @@ class LogSoftmax(_AlongAxis):
 
 class _ClassificationLoss(Gate):
     """A loss over scores [N, C] (or [C]) and integer labels [N] (or a scalar)."""
+
+    complex_step = True
 
     def shape(self, scores: Shape, labels: Shape) -> Shape:
         if len(scores) not in (1, 2):
@@ -111,6 +114,12 @@ class SvmLoss(_ClassificationLoss):
         self.check_values(scores, labels)
         return np.maximum(self._margins(s, y), 0).sum() / len(y)
 
+    def kinks(self, scores, labels):
+        s, y = self._rows(scores, labels)
+        m = self._margins(s, y)
+        m[np.arange(len(y)), y] = 1.0
+        return m
+
     def backward(self, grad, out, scores, labels):
         s, y = self._rows(scores, labels)
         active = (self._margins(s, y) > 0).astype(s.dtype)
@@ -122,6 +131,7 @@ class L2(Gate):
     """Sum of squares, the regulariser R(W); local gradient 2a."""
 
     op = "l2"
+    complex_step = True
 
     def shape(self, a: Shape) -> Shape:
         return ()

@@ -29,6 +29,7 @@ def normalize_axes(axis: int | list[int] | None, ndim: int) -> tuple[int, ...]:
 
 
 class _Reduce(Gate):
+    complex_step = True
     axis: int | list[int] | None = None
     keepdims: bool = False
 

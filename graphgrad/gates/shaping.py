@@ -14,6 +14,7 @@ class Matmul(Gate):
     """``numpy.matmul``: vectors, matrices and broadcast batches of matrices."""
 
     op = "matmul"
+    complex_step = True
 
     def shape(self, a: Shape, b: Shape) -> Shape:
         if not a or not b:
@@ -52,6 +53,7 @@ class Transpose(Gate):
     """Permute axes; without ``axes``, reverse them all."""
 
     op = "transpose"
+    complex_step = True
     axes: list[int] | None = None
 
     def _perm(self, ndim: int) -> list[int]:
@@ -78,6 +80,7 @@ class Reshape(Gate):
     """Give the elements a new shape; one dimension may be -1."""
 
     op = "reshape"
+    complex_step = True
     target: list[int] = Field(alias="shape")
 
     def shape(self, a: Shape) -> Shape:

@@ -1,0 +1,158 @@
+"""The Checker base class: a numerical estimate of a gradient, compared with the analytic one.
+
+A checker is a pydantic model whose fields are its options. It is given an
+:class:`Objective` (the graph's summed output as a function of one input, evaluated
+through the compiled plan), the input's value and its analytic gradient, and returns a
+:class:`Verdict`. It never raises on a mismatch: a wrong gradient is a result.
+
+Relative error per element is ``|a - n| / max(|a|, |n|, atol / rtol)`` (graph-format.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+@dataclass(frozen=True, slots=True)
+class Kink:
+    """A perturbation crossed a point where a gate is not differentiable."""
+
+    node: str
+    op: str
+    element: tuple[int, ...]
+    input_element: tuple[int, ...]
+    one_sided: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """``one_sided``: no smaller step avoided the kink, so the analytic value was
+        judged against the one-sided differences (a valid subgradient lies between)."""
+        return {
+            "node": self.node, "op": self.op, "element": list(self.element),
+            "input_element": list(self.input_element), "one_sided": self.one_sided,
+        }
+
+
+class Objective(Protocol):
+    """The graph's output, summed to a scalar, as a function of one input.
+
+    After each call, ``last_kink`` names the first kinked gate whose kink lies between
+    the unperturbed point and the point just evaluated (or None).
+    """
+
+    complex_ok: bool
+    complex_refusal: str
+    last_kink: tuple[str, str, tuple[int, ...]] | None
+
+    def __call__(self, x: np.ndarray) -> float | complex: ...
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The outcome of one checker on one input."""
+
+    input: str
+    checker: str
+    passed: bool
+    max_rel_error: float
+    worst_index: tuple[int, ...]
+    analytic: float
+    numeric: float
+    evals: int
+    kinks: list[Kink] = field(default_factory=list)
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input, "checker": self.checker, "passed": self.passed,
+            "max_rel_error": self.max_rel_error, "worst_index": list(self.worst_index),
+            "analytic": self.analytic, "numeric": self.numeric, "evals": self.evals,
+            "kinks": [k.as_dict() for k in self.kinks], "note": self.note,
+        }
+
+
+DEFAULT_EPS = {"float64": 1e-6, "float32": 1e-3}
+DEFAULT_RTOL = {"float64": 1e-6, "float32": 1e-2}
+
+
+class Checker(BaseModel):
+    """A numerical gradient checker. Subclass it, set ``name``, implement ``check``.
+
+    ``eps`` and ``rtol`` left unset take the per-dtype defaults of graph-format.md,
+    or the checker's own ``default_eps`` / ``default_rtol`` where it declares them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: ClassVar[str]
+    default_eps: ClassVar[dict[str, float]] = DEFAULT_EPS
+    default_rtol: ClassVar[dict[str, float]] = DEFAULT_RTOL
+
+    eps: float | None = Field(default=None, gt=0)
+    rtol: float | None = Field(default=None, ge=0)
+    atol: float = Field(default=1e-8, ge=0)
+
+    def check(self, f: Objective, x: np.ndarray, analytic: np.ndarray, *, input: str) -> Verdict:
+        raise NotImplementedError(f"checker {type(self).__name__} has no check")
+
+    def step(self, dtype: np.dtype) -> float:
+        return self.eps if self.eps is not None else self.default_eps[_float_name(dtype)]
+
+    def tolerance(self, dtype: np.dtype) -> float:
+        return self.rtol if self.rtol is not None else self.default_rtol[_float_name(dtype)]
+
+    def verdict(
+        self, input: str, analytic: np.ndarray, numeric: np.ndarray, evals: int, dtype: np.dtype,
+        *, kinks: list[Kink] | None = None, exempt: np.ndarray | None = None,
+        index_map: list[tuple[int, ...]] | None = None, note: str | None = None,
+    ) -> Verdict:
+        """Compare analytic and numeric estimates element by element.
+
+        ``exempt`` marks elements already judged (a kink whose one-sided bounds hold);
+        ``index_map`` maps positions in flat estimates back to the input's indexes.
+        """
+        rtol = self.tolerance(dtype)
+        a = np.asarray(analytic, dtype=np.float64).ravel()
+        n = np.asarray(numeric, dtype=np.float64).ravel()
+        err = relative_error(a, n, rtol, self.atol)
+        if exempt is not None:
+            err = np.where(exempt.ravel(), 0.0, err)
+        if err.size == 0:
+            return Verdict(input, self.name, True, 0.0, (), 0.0, 0.0, evals, kinks or [], note)
+        worst = int(np.nanargmax(np.where(np.isnan(err), np.inf, err)))
+        max_err = float(err[worst]) if not np.isnan(err[worst]) else float("inf")
+        index = index_map[worst] if index_map is not None else ()
+        return Verdict(
+            input, self.name, bool(max_err <= rtol), max_err, tuple(int(i) for i in index),
+            float(a[worst]), float(n[worst]), evals, kinks or [], note,
+        )
+
+
+def relative_error(a: np.ndarray, n: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    """|a - n| / max(|a|, |n|, atol / rtol), elementwise.
+
+    >>> float(relative_error(np.array([1.0]), np.array([1.001]), 1e-6, 1e-8)[0]) < 1e-3
+    True
+    """
+    floor = atol / rtol if rtol > 0 else 0.0
+    denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
+    diff = np.abs(a - n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(denom > 0, diff / np.where(denom > 0, denom, 1.0), np.where(diff > 0, np.inf, 0.0))
+    return np.where(np.isnan(a) | np.isnan(n), np.inf, out)
+
+
+def within_one_sided(analytic: float, f0: float, f_plus: float, f_minus: float, h: float, tol: float) -> bool:
+    """At a kink, an analytic value between the one-sided differences is a valid subgradient."""
+    right = (f_plus - f0) / h
+    left = (f0 - f_minus) / h
+    lo, hi = min(left, right), max(left, right)
+    slack = tol * max(abs(lo), abs(hi), 1.0)
+    return lo - slack <= analytic <= hi + slack
+
+
+def _float_name(dtype: np.dtype) -> str:
+    return "float32" if np.dtype(dtype) in (np.float32, np.complex64) else "float64"

@@ -1,0 +1,99 @@
+"""Functions that checkers differentiate numerically, evaluated through the compiled plan.
+
+:class:`GraphObjective` is the whole graph's summed output as a function of one input;
+:class:`GateObjective` is one gate's output, weighted by a fixed upstream gradient, as a
+function of one of its inputs (for per-gate blame). Both re-run only what the perturbed
+value reaches, on a copy of the slot list, and both notice when a perturbation crosses
+a kink of a gate (``Gate.kinks``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .gate import Gate
+from .plan import Plan, Step
+
+KinkHit = tuple[str, str, tuple[int, ...]]
+
+
+def crossed(gate: Gate, base: np.ndarray | None, args: list, node: str, op: str) -> KinkHit | None:
+    """The first element whose kink value changed sign (or touches zero) since ``base``."""
+    if base is None:
+        return None
+    new = np.real(np.asarray(gate.kinks(*args)))
+    moved = new != base
+    if not moved.any():
+        return None
+    hit = moved & ((np.sign(new) != np.sign(base)) | (base == 0) | (new == 0))
+    if not hit.any():
+        return None
+    index = np.unravel_index(int(np.argmax(hit)), hit.shape) if hit.ndim else ()
+    return node, op, tuple(int(i) for i in index)
+
+
+def _kink_base(gate: Gate, args: list) -> np.ndarray | None:
+    k = gate.kinks(*args)
+    return None if k is None else np.real(np.asarray(k)).copy()
+
+
+class GraphObjective:
+    """sum(output) as a function of the input in ``slot``; the rest stays as in ``values``."""
+
+    def __init__(self, plan: Plan, values: list[np.ndarray], slot: int):
+        self.plan = plan
+        self.values = values
+        self.slot = slot
+        reached = {slot}
+        self.steps: list[Step] = []
+        for step in plan.steps:
+            if reached.intersection(step.ins):
+                reached.add(step.out)
+                self.steps.append(step)
+        self.kink_base = {
+            s.out: _kink_base(s.gate, [values[i] for i in s.ins]) for s in self.steps
+        }
+        refusing = [s for s in self.steps if not type(s.gate).complex_step]
+        self.complex_ok = not refusing
+        self.complex_refusal = (
+            f"node '{refusing[0].name}' ({refusing[0].op}, line {refusing[0].line}) does not "
+            "accept complex inputs"
+            if refusing else ""
+        )
+        self.last_kink: KinkHit | None = None
+
+    def __call__(self, x: np.ndarray) -> float | complex:
+        values = list(self.values)
+        values[self.slot] = x
+        kink = None
+        with np.errstate(all="ignore"):
+            for step in self.steps:
+                args = [values[i] for i in step.ins]
+                values[step.out] = np.asarray(step.forward(*args))
+                if kink is None:
+                    kink = crossed(step.gate, self.kink_base[step.out], args, step.name, step.op)
+            total = np.sum(values[self.plan.output])
+        self.last_kink = kink
+        return complex(total) if np.iscomplexobj(total) else float(total)
+
+
+class GateObjective:
+    """sum(upstream * gate(..., x_k, ...)) as a function of argument ``k``."""
+
+    def __init__(self, step: Step, args: list[np.ndarray], k: int, upstream: np.ndarray):
+        self.step = step
+        self.args = args
+        self.k = k
+        self.upstream = upstream
+        self.kink_base = _kink_base(step.gate, args)
+        self.complex_ok = type(step.gate).complex_step
+        self.complex_refusal = "" if self.complex_ok else f"gate {step.op} does not accept complex inputs"
+        self.last_kink: KinkHit | None = None
+
+    def __call__(self, x: np.ndarray) -> float | complex:
+        args = list(self.args)
+        args[self.k] = x
+        with np.errstate(all="ignore"):
+            total = np.sum(self.upstream * self.step.forward(*args))
+        self.last_kink = crossed(self.step.gate, self.kink_base, args, self.step.name, self.step.op)
+        return complex(total) if np.iscomplexobj(total) else float(total)
