@@ -118,7 +118,7 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
     )
     issues += input_issues
     expected = parse_expect(spec.expect, doc, inputs, limits, issues) if spec.expect else None
-    _check_wrt(spec, doc, inputs, issues)
+    _check_section(spec, doc, inputs, registry, issues)
     nodes = _build_nodes(spec, doc, registry, issues)
     if spec.output not in spec.inputs and spec.output not in spec.nodes:
         hint = did_you_mean(spec.output, [*spec.nodes, *spec.inputs])
@@ -140,8 +140,27 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
     )
 
 
-def _check_wrt(spec: GraphSpec, doc: Document, inputs: dict, issues: list[Issue]) -> None:
-    wrt = spec.check.wrt if spec.check else None
+def _check_section(
+    spec: GraphSpec, doc: Document, inputs: dict, registry: Registry, issues: list[Issue]
+) -> None:
+    """``check:``: a known checker, its options valid by its own schema, ``wrt`` inputs."""
+    if spec.check is None:
+        return
+    name, extras = spec.check.checker, dict(spec.check.model_extra or {})
+    known = ["auto", *(c.name for c in registry.checkers())]
+    if name not in known:
+        msg = f"check: unknown checker '{name}'{did_you_mean(name, known)}"
+        issues.append(doc.issue(("check", "checker"), msg))
+    elif name == "auto" and extras:
+        msg = f"check: auto takes no options (got {', '.join(extras)}); name a checker to set its options"
+        issues.append(doc.issue(("check", next(iter(extras))), msg, key=True))
+    elif name != "auto":
+        cls = registry.checker(name).cls
+        try:
+            cls.model_validate(extras)
+        except ValidationError as exc:
+            issues += translate(exc, doc, cls, root=("check",))
+    wrt = spec.check.wrt
     options = [n for n, d in inputs.items() if d.grad]
     for i, name in enumerate(wrt or ()):
         if name not in options:

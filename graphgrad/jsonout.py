@@ -29,3 +29,14 @@ def to_json(value: Any) -> Any:
 def dumps(document: Any, **kwargs: Any) -> str:
     """One JSON document; floats round-trip to the same float64."""
     return json.dumps(document, allow_nan=False, **kwargs)
+
+
+def clean(obj: Any) -> Any:
+    """A structure with every non-finite float written as "nan", "inf" or "-inf"."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else str(obj)
+    if isinstance(obj, dict):
+        return {k: clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    return obj

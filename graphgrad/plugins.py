@@ -71,8 +71,15 @@ def _collect(hook) -> list[tuple[str, list]]:
 def load_registry(plugins: Iterable[PluginRef] = ()) -> Registry:
     """The registry for these extra plugins (plus built-ins, entry points and the env)."""
     plugins = tuple(plugins)
-    if not plugins and not os.environ.get(ENV_VAR):
+    env = os.environ.get(ENV_VAR, "")
+    if not plugins and not env:
         return default_registry()
+    return _registry_for(plugins, env)
+
+
+@lru_cache(maxsize=16)
+def _registry_for(plugins: tuple[PluginRef, ...], env: str) -> Registry:
+    """Built once per set of plugins, so that a batch of files does not rebuild it."""
     return build_registry(make_plugin_manager(plugins))
 
 

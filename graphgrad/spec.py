@@ -197,8 +197,11 @@ def _real_loc(data: Any, root: tuple, err: dict) -> tuple:
 
 def _issue(err: dict, loc: tuple, doc: Document, model: type[BaseModel], depth: int) -> Issue:
     kind, who = err["type"], subject(loc)
-    field = ".".join(str(p) for p in loc[2 if loc[:1] in (("nodes",), ("inputs",)) else 0 :])
-    where = f"{who}, key '{field}'" if field and field != loc[0] else who
+    if loc[:1] in (("nodes",), ("inputs",)):
+        field = ".".join(str(p) for p in loc[2:])
+        where = f"{who}, key '{field}'" if field else who
+    else:
+        where = "'" + ".".join(str(p) for p in loc) + "'"
     if kind == "extra_forbidden":
         hint = did_you_mean(loc[-1], _fields_at(model, loc[depth:-1]))
         who = subject(loc[:-1]) if len(loc) > 1 else "the document"

@@ -10,7 +10,6 @@ from pydantic import Field
 
 from ..checker import Checker, Kink, Objective, Verdict, within_one_sided
 
-
 SHRINKS = 3
 
 

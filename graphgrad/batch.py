@@ -1,0 +1,181 @@
+"""Checking many files in worker processes, each file isolated from its neighbours.
+
+Every worker holds one file at a time, so a file that crashes its worker (a plugin's
+segfault) or hangs it (an endless loop, past the time limit) is known exactly. It is
+retried alone in a fresh process after the batch, and if it fails again it becomes an
+error row with the cause; the files around it are untouched. Results come back in the
+order the files were given, whatever the number of jobs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+
+from .api import load
+from .errors import GraphFileError, GraphgradError
+from .source import Limits
+from .verify import FileReport, check_graph
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How each file is checked."""
+
+    checker: str | None = None
+    plugins: tuple[str, ...] = ()
+    limits: Limits = Limits()
+    timeout: float = 120.0
+
+
+def check_file(path: str, options: BatchOptions) -> FileReport:
+    """Load and check one file in this process; an invalid file is an error report."""
+    start = time.perf_counter()
+    try:
+        graph = load(path, plugins=options.plugins, limits=options.limits)
+        return check_graph(graph, checker=options.checker, file=path)
+    except GraphFileError as exc:
+        report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
+        report.error = [str(i) for i in exc.issues]
+    except GraphgradError as exc:
+        report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
+        report.error = [f"{path}: {exc}"]
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def check_files(
+    paths: Sequence[str],
+    options: BatchOptions,
+    *,
+    jobs: int | None = None,
+    on_result: Callable[[FileReport], None] | None = None,
+) -> list[FileReport]:
+    """Check every file with ``jobs`` worker processes (default: the number of cores)."""
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(paths) or 1))
+    results: dict[int, FileReport] = {}
+    crashed = _Pool(jobs, options).run(list(enumerate(paths)), results, on_result)
+    for index, first_cause in crashed:
+        retry = _Pool(1, options).run([(index, paths[index])], results, None)
+        if retry:
+            _, cause = retry[0]
+            results[index] = _crash_report(paths[index], first_cause, cause)
+        if on_result:
+            on_result(results[index])
+    return [results[i] for i in range(len(paths))]
+
+
+def _crash_report(path: str, first: str, second: str) -> FileReport:
+    report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
+    report.error = [f"{path}: {second} (retried alone after: {first})"]
+    return report
+
+
+def _worker(conn: Connection, options: BatchOptions) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        index, path = task
+        conn.send((index, check_file(path, options)))
+
+
+@dataclass
+class _Slot:
+    process: mp.process.BaseProcess
+    conn: Connection
+    task: tuple[int, str] | None = None
+    started: float = 0.0
+
+
+class _Pool:
+    """Workers with one task each; returns the tasks whose worker died or hung."""
+
+    def __init__(self, size: int, options: BatchOptions):
+        self.size = size
+        self.options = options
+        methods = mp.get_all_start_methods()
+        self.context = mp.get_context("fork" if "fork" in methods else "spawn")
+
+    def _spawn(self) -> _Slot:
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=_worker, args=(child, self.options), daemon=True)
+        process.start()
+        child.close()
+        return _Slot(process, parent)
+
+    def run(self, tasks, results, on_result) -> list[tuple[int, str]]:
+        pending = list(reversed(tasks))
+        slots = [self._spawn() for _ in range(min(self.size, len(tasks)))]
+        failed: list[tuple[int, str]] = []
+        try:
+            while True:
+                for i, slot in enumerate(slots):
+                    if slot.task is None and pending:
+                        if not slot.process.is_alive():
+                            slots[i] = slot = self._spawn()
+                        slot.task, slot.started = pending.pop(), time.monotonic()
+                        slot.conn.send(slot.task)
+                busy = [s for s in slots if s.task is not None]
+                if not busy:
+                    return failed
+                ready = wait([s.conn for s in busy], timeout=self._next_deadline(busy))
+                for slot in busy:
+                    if slot.conn in ready:
+                        self._receive(slot, results, on_result, failed)
+                    elif time.monotonic() - slot.started > self.options.timeout:
+                        failed.append((slot.task[0], f"timed out after {self.options.timeout:g} s"))
+                        self._kill(slot)
+        finally:
+            for slot in slots:
+                self._stop(slot)
+
+    def _next_deadline(self, busy: list[_Slot]) -> float:
+        now = time.monotonic()
+        return max(0.01, min(s.started + self.options.timeout - now for s in busy))
+
+    def _receive(self, slot: _Slot, results, on_result, failed) -> None:
+        try:
+            index, report = slot.conn.recv()
+        except (EOFError, OSError):
+            slot.process.join(timeout=5)
+            failed.append((slot.task[0], _death(slot.process.exitcode)))
+            slot.task = None
+            slot.conn.close()
+            return
+        results[index] = report
+        slot.task = None
+        if on_result:
+            on_result(report)
+
+    def _kill(self, slot: _Slot) -> None:
+        slot.process.kill()
+        slot.process.join(timeout=5)
+        slot.conn.close()
+        slot.task = None
+
+    def _stop(self, slot: _Slot) -> None:
+        if slot.process.is_alive():
+            try:
+                slot.conn.send(None)
+            except (OSError, ValueError):
+                pass
+            slot.process.join(timeout=1)
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join(timeout=5)
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"the worker process died with signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"the worker process died with signal {-exitcode}"
+    return f"the worker process exited with code {exitcode}"

@@ -1,0 +1,31 @@
+"""Check reports as JUnit XML, the format CI systems read."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from .verify import FileReport
+
+
+def write_junit(reports: list[FileReport], path: str | Path) -> None:
+    """One testsuite, one testcase per file, a failure or error element where due."""
+    suite = ET.Element(
+        "testsuite",
+        name="graphgrad",
+        tests=str(len(reports)),
+        failures=str(sum(r.status == "failed" for r in reports)),
+        errors=str(sum(r.status == "error" for r in reports)),
+        time=f"{sum(r.seconds for r in reports):.3f}",
+    )
+    for r in reports:
+        case = ET.SubElement(suite, "testcase", classname="graphgrad", name=r.file, time=f"{r.seconds:.3f}")
+        if r.status != "passed":
+            lines = r.messages()
+            tag = "failure" if r.status == "failed" else "error"
+            element = ET.SubElement(case, tag, message=lines[0] if lines else r.status, type=tag)
+            element.text = "\n".join(lines)
+    tree = ET.ElementTree(ET.Element("testsuites"))
+    tree.getroot().append(suite)
+    ET.indent(tree)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
