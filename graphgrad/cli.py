@@ -23,6 +23,7 @@ from .api import Graph, load
 from .batch import BatchOptions, check_files
 from .errors import GateRuntimeError, GraphFileError, GraphgradError
 from .expect import compare
+from .gatecheck import check_all
 from .jsonout import clean, dumps, to_json
 from .junit import write_junit
 from .plugins import load_registry
@@ -193,10 +194,19 @@ def graph_files(paths: tuple[str, ...]) -> list[str]:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--check", "run_check", is_flag=True, help="Check every gate's backward on random inputs.")
 @common
-def gates(as_json: bool, plugins, limits) -> None:
-    """List the registered gates: inputs, attributes and the plugin each comes from."""
+def gates(as_json: bool, run_check: bool, plugins, limits) -> None:
+    """List the registered gates: inputs, attributes and the plugin each comes from.
+
+    With --check, run every gate (plugins included) on random inputs of several shapes,
+    broadcasting ones included, and check its backward against finite differences of
+    its forward: the first thing to run after writing a gate.
+    """
     registry = load_registry(plugins)
+    if run_check:
+        _check_gates(registry, as_json)
+        return
     rows = [
         {
             "op": g.op,
@@ -221,6 +231,28 @@ def gates(as_json: bool, plugins, limits) -> None:
         )
         table.add_row(r["op"], r["inputs"], attrs, r["plugin"], r["doc"])
     Console().print(table)
+
+
+def _check_gates(registry, as_json: bool) -> None:
+    results = check_all(registry)
+    if as_json:
+        click.echo(dumps(clean({"gates": [
+            {"op": r.op, "plugin": r.plugin, "cases": r.cases, "passed": r.passed,
+             "worst_rel_error": r.worst, "failures": r.failures, "skipped": r.skipped}
+            for r in results
+        ]})))
+    else:
+        table = Table("op", "plugin", "cases", "worst rel. error", "verdict")
+        for r in sorted(results, key=lambda r: (r.passed, -r.worst)):
+            verdict = "passed" if r.passed else ("skipped: " + r.skipped if r.skipped else "FAILED")
+            table.add_row(r.op, r.plugin, str(r.cases), f"{r.worst:.2g}", verdict)
+        Console(highlight=False).print(table)
+        for r in results:
+            for failure in r.failures:
+                click.echo(f"{r.op} ({r.plugin}): {failure.strip()}")
+        failed = sum(not r.passed for r in results)
+        click.echo(f"{len(results) - failed} passed, {failed} failed")
+    sys.exit(1 if any(not r.passed for r in results) else 0)
 
 
 @main.command()

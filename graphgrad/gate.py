@@ -45,6 +45,8 @@ class Gate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     op: ClassVar[str]
+    examples: ClassVar[list[dict[str, Any]]] = [{}]
+    """Attribute sets that ``graphgrad gates --check`` builds the gate with."""
     complex_step: ClassVar[bool] = False
     """Whether forward accepts complex inputs and is analytic in them, so that the
     complex-step checker may use it (away from kinks)."""
@@ -63,6 +65,11 @@ class Gate(BaseModel):
         A checker compares them between the unperturbed and a perturbed point: a change
         of sign, or a zero, means the perturbation crossed a kink.
         """
+        return None
+
+    def sample_inputs(self, rng: np.random.Generator) -> list[tuple[np.ndarray, ...]] | None:
+        """Input sets for ``graphgrad gates --check``; None lets it try common shapes
+        (with broadcasting) with values away from zero, then positive ones."""
         return None
 
     def check_values(self, *inputs: np.ndarray | None) -> None:

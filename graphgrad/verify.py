@@ -19,12 +19,11 @@ from .api import Graph
 from .checker import Checker, Verdict
 from .errors import GateRuntimeError, GraphgradError
 from .expect import Mismatch, compare
-from .gate import sum_to
-from .objective import GateObjective, GraphObjective
-from .plan import Plan, Step
+from .gatecheck import check_gate
+from .objective import GraphObjective
+from .plan import Plan
 
 AUTO_THRESHOLD = 10_000
-LOCAL_FULL = 1_000
 
 
 @dataclass(slots=True)
@@ -235,41 +234,19 @@ def _plan_checkers(name: str, size: int) -> list[str]:
 
 def blame(graph: Graph, values: list, *, seed: int = 0) -> list[GateFault]:
     """Re-check every gate alone at the values it saw; return the ones that are wrong."""
+    plan = graph.plan
     faults = []
-    for index, step in enumerate(graph.plan.steps):
+    for index, step in enumerate(plan.steps):
         out = values[step.out]
         if out.dtype.kind != "f":
             continue
         args = [values[i] for i in step.ins]
         upstream = np.random.default_rng([seed, index]).normal(size=out.shape).astype(out.dtype)
-        faults += _check_gate(graph, step, args, upstream)
-    return faults
-
-
-def _check_gate(graph: Graph, step: Step, args: list, upstream: np.ndarray) -> list[GateFault]:
-    plugin = graph.registry[step.op].plugin
-    names = [graph.plan.names[i] if i < len(graph.plan.names) else "literal" for i in step.ins]
-    try:
-        with np.errstate(all="ignore"):
-            local = step.backward(upstream, np.asarray(step.forward(*args)), *args)
-    except Exception as exc:  # a plugin's backward may raise anything
-        v = Verdict(names[0], "local", False, float("inf"), (), 0.0, 0.0, 0, note=repr(exc))
-        return [GateFault(step.name, step.op, plugin, step.line, names[0], v)]
-    faults = []
-    for k, a in enumerate(args):
-        if a.dtype.kind != "f" or names[k] == "literal" or local[k] is None:
-            continue
-        try:
-            g = sum_to(np.asarray(local[k]), a.shape)
-        except ValueError as exc:
-            v = Verdict(names[k], "local", False, float("inf"), (), 0.0, 0.0, 0, note=str(exc))
-            faults.append(GateFault(step.name, step.op, plugin, step.line, names[k], v))
-            continue
-        objective = GateObjective(step, args, k, upstream)
-        for checker_name in (["central"] if a.size <= LOCAL_FULL else ["directional", "sparse"]):
-            checker = checker_for(graph, checker_name, a.dtype)
-            verdict = checker.check(objective, a, g, input=names[k])
+        names = [plan.names[i] if i < len(plan.names) else "literal" for i in step.ins]
+        plugin = graph.registry[step.op].plugin
+        make = lambda name, dtype: checker_for(graph, name, dtype)  # noqa: E731
+        for verdict in check_gate(step, args, upstream, names, make):
             if not verdict.passed:
-                faults.append(GateFault(step.name, step.op, plugin, step.line, names[k], verdict))
+                faults.append(GateFault(step.name, step.op, plugin, step.line, verdict.input, verdict))
                 break
     return faults

@@ -84,6 +84,7 @@ class Pow(_Broadcasting):
     """a ** exponent, for a constant exponent."""
 
     op = "pow"
+    examples = [{"exponent": 3.0}, {"exponent": 0.5}, {"exponent": -2.0}]
     exponent: float
 
     def forward(self, a):

@@ -73,6 +73,12 @@ class _ClassificationLoss(Gate):
             bad = labels.min() if labels.min() < 0 else labels.max()
             raise InputValueError(1, f"label {int(bad)} is outside [0, {classes})")
 
+    def sample_inputs(self, rng):
+        return [
+            (rng.normal(size=(5, 4)), rng.integers(0, 4, 5)),
+            (rng.normal(size=(3,)), np.int64(rng.integers(0, 3))),
+        ]
+
     @staticmethod
     def _rows(scores, labels):
         return np.atleast_2d(scores), np.atleast_1d(labels)

@@ -53,6 +53,7 @@ class Transpose(Gate):
     """Permute axes; without ``axes``, reverse them all."""
 
     op = "transpose"
+    examples = [{}, {"axes": [1, 0]}]
     complex_step = True
     axes: list[int] | None = None
 
@@ -80,6 +81,7 @@ class Reshape(Gate):
     """Give the elements a new shape; one dimension may be -1."""
 
     op = "reshape"
+    examples = [{"shape": [-1]}]
     complex_step = True
     target: list[int] = Field(alias="shape")
 

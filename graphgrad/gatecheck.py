@@ -1,0 +1,168 @@
+"""Checking one gate alone: its backward against finite differences of its own forward.
+
+Used twice: by ``verify.blame`` at the values a gate saw in a graph's forward pass, and
+by ``graphgrad gates --check`` on random inputs of several shapes, broadcasting ones
+included, for every registered gate. The second is what a plugin author runs first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from .checker import Checker, Verdict
+from .checkers.differences import Central, Sparse
+from .checkers.directional import Directional
+from .gate import Gate, sum_to
+from .objective import GateObjective
+from .plan import Step
+from .registry import GateType, Registry
+
+LOCAL_FULL = 1_000
+MakeChecker = Callable[[str, np.dtype], Checker]
+
+
+def default_checkers(name: str, dtype: np.dtype) -> Checker:
+    return {"central": Central, "directional": Directional, "sparse": Sparse}[name]()
+
+
+def check_gate(
+    step: Step, args: list[np.ndarray], upstream: np.ndarray, names: list[str],
+    make_checker: MakeChecker = default_checkers,
+) -> list[Verdict]:
+    """One verdict per float argument (failing ones first), with ``input`` set to its name."""
+    try:
+        with np.errstate(all="ignore"):
+            local = step.backward(upstream, np.asarray(step.forward(*args)), *args)
+        if local is None or len(local) != len(args):
+            raise ValueError(f"backward returned {0 if local is None else len(local)} gradients for {len(args)} inputs")
+    except Exception as exc:  # a plugin's backward may raise anything
+        return [Verdict(names[0] if names else "?", "local", False, float("inf"), (), 0.0, 0.0, 0, note=repr(exc))]
+    verdicts = []
+    for k, a in enumerate(args):
+        if a.dtype.kind != "f" or names[k] == "literal":
+            continue
+        if local[k] is None:
+            verdicts.append(Verdict(names[k], "local", False, float("inf"), (), 0.0, 0.0, 0,
+                                    note="backward returned None for a float input"))
+            continue
+        try:
+            g = sum_to(np.asarray(local[k]), a.shape)
+        except ValueError as exc:
+            verdicts.append(Verdict(names[k], "local", False, float("inf"), (), 0.0, 0.0, 0, note=str(exc)))
+            continue
+        objective = GateObjective(step, args, k, upstream)
+        for checker_name in ["central"] if a.size <= LOCAL_FULL else ["directional", "sparse"]:
+            verdict = make_checker(checker_name, a.dtype).check(objective, a, g, input=names[k])
+            verdicts.append(verdict)
+            if not verdict.passed:
+                break
+    return sorted(verdicts, key=lambda v: v.passed)
+
+
+@dataclass(slots=True)
+class GateCheck:
+    """``gates --check`` for one gate type: how many cases ran and the worst of them."""
+
+    op: str
+    plugin: str
+    cases: int
+    failures: list[str]
+    worst: float
+    skipped: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and self.skipped is None
+
+
+UNARY = [(), (3,), (2, 3)]
+BINARY = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((2, 3), (3, 4)), ((3,), (3, 2)), ((2, 2, 3), (3, 4))]
+
+
+def candidate_shapes(gate: Gate, arity: int) -> list[tuple[tuple[int, ...], ...]]:
+    """Shape sets the gate's shape rule accepts, from a fixed list with broadcasting ones."""
+    if arity == 1:
+        pool = [(s,) for s in UNARY]
+    elif arity == 2:
+        pool = BINARY
+    else:
+        pool = [tuple(shapes) for shapes in product([(3,), (2, 3), (2, 1)], repeat=arity)][:6]
+    if not callable(getattr(type(gate), "shape", None)):
+        return list(pool)
+    accepted = []
+    for shapes in pool:
+        try:
+            gate.shape(*shapes)
+            accepted.append(shapes)
+        except (ValueError, TypeError):
+            continue
+    return accepted
+
+
+def _values(rng: np.random.Generator, shapes, positive: bool) -> list[np.ndarray]:
+    out = []
+    for shape in shapes:
+        v = rng.uniform(0.3, 2.0, shape) * (1 if positive else rng.choice([-1.0, 1.0], shape))
+        out.append(np.asarray(v))
+    return out
+
+
+def check_gate_type(gate_type: GateType, *, seed: int = 0) -> GateCheck:
+    """Check a registered gate on random inputs of every shape set it accepts."""
+    cls = gate_type.cls
+    result = GateCheck(gate_type.op, gate_type.plugin, 0, [], 0.0)
+    rng = np.random.default_rng(seed)
+    for attrs in cls.examples:
+        try:
+            gate = cls.model_validate(attrs)
+        except Exception as exc:
+            result.skipped = f"cannot build it from examples {attrs}: {exc}; set `examples` on the class"
+            return result
+        for args in _cases(gate, gate_type, rng):
+            step = Step(gate_type.op, gate_type.op, gate, gate.forward, gate.backward, (), 0, 0)
+            with np.errstate(all="ignore"):
+                out = np.asarray(gate.forward(*args))
+            if out.dtype.kind != "f":
+                continue
+            upstream = rng.normal(size=out.shape)
+            names = [f"input {i} {list(a.shape)}" for i, a in enumerate(args)]
+            result.cases += 1
+            for v in check_gate(step, args, upstream, names):
+                result.worst = max(result.worst, v.max_rel_error)
+                if not v.passed:
+                    at = f" at {list(v.worst_index)}" if v.worst_index else ""
+                    result.failures.append(
+                        f"{attrs or ''} {v.input}{at}: backward gives {v.analytic!r}, finite differences "
+                        f"{v.numeric!r} (relative error {v.max_rel_error:.3g}){' ' + v.note if v.note else ''}"
+                    )
+    if result.cases == 0 and result.skipped is None:
+        result.skipped = "no input shapes it accepts; define `sample_inputs` on the class"
+    return result
+
+
+def _cases(gate: Gate, gate_type: GateType, rng: np.random.Generator) -> list[list[np.ndarray]]:
+    custom = gate.sample_inputs(rng)
+    if custom is not None:
+        return [[np.asarray(a) for a in case] for case in custom]
+    cases = []
+    for shapes in candidate_shapes(gate, gate_type.arity.minimum):
+        for positive in (False, True):
+            args = _values(rng, shapes, positive)
+            try:
+                with np.errstate(all="ignore"):
+                    out = np.asarray(gate.forward(*args))
+            except Exception:
+                continue
+            if np.isfinite(out).all():
+                cases.append(args)
+                break
+    return cases
+
+
+def check_all(registry: Registry, *, seed: int = 0) -> list[GateCheck]:
+    """``gates --check`` for every registered gate, plugins included."""
+    return [check_gate_type(g, seed=seed) for g in registry]
