@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).parents[1]
 GRAPHS = ROOT / "graphs"
 

@@ -1,0 +1,188 @@
+"""Checker power: which checker catches which kind of backward bug.
+
+Each bug is a built-in gate with one mistake in its backward (its forward, shape rule
+and kinks are the built-in ones). Every checker must pass every correct gate; central,
+richardson and complex_step must catch every bug; directional must catch all but the
+ones it cannot see by construction. The table is in docs/checker-power.md; this test
+computes it and fails if the docs differ (regenerate with GRAPHGRAD_UPDATE_DOCS=1).
+"""
+
+from __future__ import annotations
+
+import os
+import types
+
+import numpy as np
+import pytest
+
+import graphgrad
+from graphgrad.gates.arithmetic import Add, Mul
+from graphgrad.gates.elementwise import Exp, Sigmoid, Square, Tanh
+from graphgrad.gates.shaping import Matmul
+from graphgrad.verify import check_graph
+from tests.conftest import ROOT
+
+CHECKERS = ["central", "forward", "sparse", "richardson", "directional", "complex_step"]
+DOCS = ROOT / "docs" / "checker-power.md"
+
+
+class WrongSign(Mul):
+    op = "bug_wrong_sign"
+
+    def backward(self, grad, out, a, b):
+        return -grad * b, grad * a
+
+
+class MissingFactor(Square):
+    op = "bug_missing_factor"
+
+    def backward(self, grad, out, a):
+        return (grad * a,)
+
+
+class WrongAxis(Add):
+    op = "bug_wrong_axis"
+
+    def backward(self, grad, out, a, b):
+        return grad, grad.sum(axis=1)
+
+
+class OneElement(Exp):
+    op = "bug_one_element"
+
+    def backward(self, grad, out, a):
+        g = grad * out
+        g.flat[7] *= 1.5
+        return (g,)
+
+
+class SmallConstant(Tanh):
+    op = "bug_small_constant"
+
+    def backward(self, grad, out, a):
+        return (grad * (1 - out * out) + 1e-4,)
+
+
+class Transposed(Matmul):
+    op = "bug_transposed"
+
+    def backward(self, grad, out, a, b):
+        return grad @ b.T, (a.T @ grad).T
+
+
+class DroppedTerm(Sigmoid):
+    op = "bug_dropped_term"
+
+    def backward(self, grad, out, a):
+        return (grad * (1 - out),)
+
+
+BUGS = {
+    "wrong sign": (WrongSign, "mul", "{op: OP, in: [a, b]}"),
+    "missing factor": (MissingFactor, "square", "{op: OP, in: [a]}"),
+    "wrong axis after broadcasting": (WrongAxis, "add", "{op: OP, in: [a, v]}"),
+    "wrong for one element of 900": (OneElement, "exp", "{op: OP, in: [big]}"),
+    "off by a small constant (1e-4)": (SmallConstant, "tanh", "{op: OP, in: [a]}"),
+    "transposed gradient": (Transposed, "matmul", "{op: OP, in: [a, b]}"),
+    "dropped term": (DroppedTerm, "sigmoid", "{op: OP, in: [a]}"),
+}
+
+TEMPLATE = """graphgrad: 1
+seed: 3
+inputs:
+  a: {{shape: [4, 4], init: normal}}
+  b: {{shape: [4, 4], init: normal}}
+  v: {{shape: [4], init: normal}}
+  big: {{shape: [30, 30], init: normal, std: 0.5}}
+  w: {{shape: [4, 4], init: normal, grad: false}}
+  wbig: {{shape: [30, 30], init: normal, grad: false}}
+nodes:
+  p: {node}
+  q: {{op: mul, in: [p, {weight}]}}
+  L: {{op: sum, in: [q]}}
+output: L
+check: {{wrt: [{wrt}]}}
+"""
+
+PLUGIN = types.ModuleType("checker_power_bugs")
+PLUGIN.graphgrad_gates = graphgrad.hookimpl(lambda: [b[0] for b in BUGS.values()])
+
+
+def graph_for(bug: str, op: str) -> graphgrad.Graph:
+    _, _, node = BUGS[bug]
+    args = node.split("[")[1].split("]")[0].split(", ")
+    text = TEMPLATE.format(
+        node=node.replace("OP", op), weight="wbig" if "big" in args else "w", wrt=", ".join(args)
+    )
+    return graphgrad.load(text, plugins=[PLUGIN])
+
+
+def caught(bug: str, checker: str, *, correct: bool = False) -> bool:
+    cls, builtin, _ = BUGS[bug]
+    report = check_graph(graph_for(bug, builtin if correct else cls.op), checker=checker)
+    return any(not c.passed for c in report.checks)
+
+
+@pytest.fixture(scope="module")
+def table() -> dict[str, dict[str, bool]]:
+    return {bug: {c: caught(bug, c) for c in CHECKERS} for bug in BUGS}
+
+
+@pytest.mark.parametrize("checker", CHECKERS)
+@pytest.mark.parametrize("bug", list(BUGS))
+def test_every_checker_passes_every_correct_gate(bug, checker):
+    assert not caught(bug, checker, correct=True)
+
+
+@pytest.mark.parametrize("checker", ["central", "richardson", "complex_step"])
+def test_exact_checkers_catch_every_bug(table, checker):
+    assert [b for b in BUGS if not table[b][checker]] == []
+
+
+DIRECTIONAL_BLIND: list[str] = []
+
+
+def test_directional_catches_all_but_what_it_cannot_see(table):
+    assert [b for b in BUGS if not table[b]["directional"]] == DIRECTIONAL_BLIND
+
+
+def render(table: dict[str, dict[str, bool]]) -> str:
+    head = "| kind of bug | " + " | ".join(CHECKERS) + " |\n"
+    head += "| --- |" + " --- |" * len(CHECKERS) + "\n"
+    rows = "".join(
+        f"| {bug} | " + " | ".join("caught" if table[bug][c] else "**missed**" for c in CHECKERS) + " |\n"
+        for bug in BUGS
+    )
+    return head + rows
+
+
+def test_docs_show_this_table(table):
+    text = DOCS.read_text() if DOCS.exists() else ""
+    start, end = "<!-- table:start -->\n", "<!-- table:end -->"
+    fresh = render(table)
+    if os.environ.get("GRAPHGRAD_UPDATE_DOCS"):
+        before, _, rest = text.partition(start)
+        _, _, after = rest.partition(end)
+        DOCS.write_text(before + start + fresh + end + after)
+        text = DOCS.read_text()
+    assert start + fresh + end in text, "docs/checker-power.md is stale: GRAPHGRAD_UPDATE_DOCS=1 pytest " + __file__
+
+
+def test_the_bugs_really_are_bugs():
+    """Each bug gate's backward differs from its built-in gate's on the same values."""
+    rng = np.random.default_rng(0)
+    for bug, (cls, builtin, _) in BUGS.items():
+        good = graphgrad.plugins.default_registry()[builtin].cls.model_validate({})
+        args = [rng.normal(size=(30, 30))] if "900" in bug else [rng.normal(size=(4, 4))]
+        if builtin in ("mul", "matmul"):
+            args.append(rng.normal(size=(4, 4)))
+        if builtin == "add":
+            args.append(rng.normal(size=(4,)))
+        out = good.forward(*args)
+        upstream = rng.normal(size=out.shape)
+        want = good.backward(upstream, out, *args)
+        got = cls().backward(upstream, out, *args)
+        assert any(
+            not np.allclose(graphgrad.sum_to(np.asarray(g), a.shape), graphgrad.sum_to(np.asarray(w), a.shape))
+            for g, w, a in zip(got, want, args, strict=True)
+        ), bug
