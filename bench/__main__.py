@@ -128,9 +128,38 @@ def bench_net(batch: int, repeats: int, D: int = 3072, H: int = 100, C: int = 10
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suites", nargs="*", default=["engine", "check"], choices=["engine", "check"])
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--files", type=int, default=1000, help="files in the --jobs batch")
     args = parser.parse_args()
+    if "engine" in args.suites:
+        engine_suite(args)
+    if "check" in args.suites:
+        check_suite(args)
+
+
+def check_suite(args: argparse.Namespace) -> None:
+    from .check_cost import batch_jobs, check_cost
+
+    rows = check_cost()
+    table = Table("parameters", "checker", "evaluations", "seconds", "")
+    for r in rows:
+        table.add_row(
+            f"{r['params']:,}", r["checker"], f"{r['evals']:,}", f"{r['seconds']:.3g}",
+            "estimated: evaluations x measured seconds per evaluation" if r["estimated"] else r["status"],
+        )
+    Console().print(table)
+    print(json.dumps({"bench": "check_cost", "results": rows}))
+    batch = batch_jobs(args.files)
+    Console().print(
+        f"graphgrad check over {batch['files']} small files: --jobs 1 {batch['jobs1_s']:.2f} s, "
+        f"--jobs 2 {batch['jobs2_s']:.2f} s, speed-up {batch['speedup']:.2f}x"
+    )
+    print(json.dumps({"bench": "check_jobs", **batch}))
+
+
+def engine_suite(args: argparse.Namespace) -> None:
     rows = [bench_scalar(args.nodes, args.repeats)]
     rows += [bench_net(b, args.repeats) for b in (64, 1024)]
     table = Table("workload", "graphgrad", "floor", "ratio", "per node", "load per node")

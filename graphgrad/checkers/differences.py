@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from ..checker import Checker, Kink, Objective, Verdict, within_one_sided
+from ..checker import Checker, Kink, Objective, Verdict, rounding_noise, within_one_sided
 
 SHRINKS = 3
 
@@ -25,6 +25,7 @@ class _Elementwise(Checker):
         work = np.array(x, copy=True)
         indices = self.indices(x)
         numeric = np.empty(len(indices))
+        noise = np.empty(len(indices))
         exempt = np.zeros(len(indices), dtype=bool)
         kinks: list[Kink] = []
         counter = _Counter(f)
@@ -38,6 +39,7 @@ class _Elementwise(Checker):
                     break
                 step /= 10
             numeric[k] = estimate
+            noise[k] = rounding_noise(counter.magnitude, step, x.dtype)
             if first is None:
                 continue
             kinks.append(Kink(*first, idx, one_sided=kink is not None))
@@ -50,7 +52,7 @@ class _Elementwise(Checker):
         picked = np.array([analytic[i] for i in indices], dtype=np.float64)
         return self.verdict(
             input, picked, numeric, counter.evals, x.dtype, kinks=kinks, exempt=exempt,
-            index_map=list(indices),
+            index_map=list(indices), noise=noise,
         )
 
     def estimate(self, f, work, idx, h, f0) -> tuple[float, tuple | None]:
@@ -64,10 +66,12 @@ class _Counter:
         self.f = f
         self.evals = 0
         self.kink = None
+        self.magnitude = 0.0
 
     def __call__(self, x: np.ndarray) -> float:
         self.evals += 1
         value = self.f(x)
+        self.magnitude = max(self.magnitude, abs(value))
         if self.f.last_kink is not None and self.kink is None:
             self.kink = self.f.last_kink
         return value

@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from ..checker import Checker, Kink, Objective, Verdict, within_one_sided
+from ..checker import Checker, Kink, Objective, Verdict, rounding_noise, within_one_sided
 
 
 class Directional(Checker):
@@ -29,7 +29,7 @@ class Directional(Checker):
         tol = self.tolerance(x.dtype)
         rng = np.random.default_rng(self.seed)
         g = np.asarray(analytic, dtype=np.float64)
-        numeric, exact, exempt, kinks = [], [], [], []
+        numeric, exact, exempt, kinks, noise = [], [], [], [], []
         evals = 0
         f0 = None
         for d in range(self.directions):
@@ -49,6 +49,7 @@ class Directional(Checker):
                     break
                 size /= 10
             numeric.append((fp - fm) / (2 * size))
+            noise.append(rounding_noise(max(abs(fp), abs(fm)), 2 * size, x.dtype))
             exact.append(float(np.sum(g * v)))
             exempt.append(False)
             if first is not None:
@@ -60,7 +61,7 @@ class Directional(Checker):
                 exempt[-1] = within_one_sided(exact[-1], f0, fp, fm, size, tol)
         return self.verdict(
             input, np.array(exact), np.array(numeric), evals, x.dtype, kinks=kinks,
-            exempt=np.array(exempt), index_map=[() for _ in exact],
+            exempt=np.array(exempt), index_map=[() for _ in exact], noise=np.array(noise),
             note=f"{self.directions} random directions; worst_index is not an element",
         )
 

@@ -1,0 +1,109 @@
+"""What checking costs: evaluations and seconds per checker, for the two-layer net with
+10^3, 10^5 and 10^6 parameters; and a batch of 1,000 small files with 1 and 2 jobs."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import graphgrad
+from graphgrad.batch import BatchOptions, check_files
+from graphgrad.objective import GraphObjective
+from graphgrad.verify import check_graph
+
+SIZES = {1_000: (20, 40, 5), 100_000: (200, 480, 10), 1_000_000: (1000, 990, 10)}
+CHECKERS = ["auto", "directional", "sparse", "central", "forward", "richardson", "complex_step"]
+ELEMENTWISE = {"central": 2, "forward": 1, "richardson": 8, "complex_step": 1}
+
+NET = """graphgrad: 1
+inputs:
+  X:  {{shape: [16, {D}], init: normal, grad: false}}
+  y:  {{shape: [16], init: integers, high: {C}}}
+  W1: {{shape: [{D}, {H}], init: normal, std: 0.05}}
+  W2: {{shape: [{H}, {C}], init: normal, std: 0.05}}
+nodes:
+  h:    {{op: matmul, in: [X, W1]}}
+  a:    {{op: relu, in: [h]}}
+  s:    {{op: matmul, in: [a, W2]}}
+  data: {{op: svm_loss, in: [s, y]}}
+  r1:   {{op: l2, in: [W1]}}
+  r2:   {{op: l2, in: [W2]}}
+  reg:  {{op: add, in: [r1, r2]}}
+  lreg: {{op: mul, in: [reg, 0.001]}}
+  L:    {{op: add, in: [data, lreg]}}
+output: L
+"""
+
+
+def per_eval_seconds(graph: graphgrad.Graph, name: str, repeats: int = 20) -> float:
+    from graphgrad.verify import _run
+
+    values, _ = _run(graph.plan)
+    slot = graph.plan.slot[name]
+    f = GraphObjective(graph.plan, values, slot)
+    x = values[slot]
+    start = time.perf_counter()
+    for _ in range(repeats):
+        f(x)
+    return (time.perf_counter() - start) / repeats
+
+
+def check_cost() -> list[dict]:
+    rows = []
+    for params, (D, H, C) in SIZES.items():
+        graph = graphgrad.load(NET.format(D=D, H=H, C=C))
+        n = D * H + H * C
+        eval_s = per_eval_seconds(graph, "W1")
+        for checker in CHECKERS:
+            row = {"params": n, "checker": checker}
+            if checker in ELEMENTWISE and n > 1_000:
+                row["evals"] = ELEMENTWISE[checker] * n
+                row["seconds"] = row["evals"] * eval_s
+                row["estimated"] = True
+            else:
+                report = check_graph(graph, checker=checker)
+                row["evals"] = sum(c.evals for c in report.checks)
+                row["seconds"] = report.seconds
+                row["estimated"] = False
+                row["status"] = report.status
+            rows.append(row)
+    return rows
+
+
+def write_small_files(folder: Path, count: int) -> list[str]:
+    sources = sorted((Path(__file__).parents[1] / "graphs").glob("*.yaml"))
+    small = [p for p in sources if "two_layer" not in p.name]
+    paths = []
+    for i in range(count):
+        src = small[i % len(small)]
+        dst = folder / f"{i:04d}_{src.name}"
+        shutil.copyfile(src, dst)
+        paths.append(str(dst))
+    return paths
+
+
+def batch_jobs(count: int = 1000) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="graphgrad-bench-"))
+    try:
+        paths = write_small_files(folder, count)
+        out = {"files": count}
+        for jobs in (1, 2):
+            start = time.perf_counter()
+            reports = check_files(paths, BatchOptions(), jobs=jobs)
+            out[f"jobs{jobs}_s"] = time.perf_counter() - start
+            assert all(r.status == "passed" for r in reports)
+        out["speedup"] = out["jobs1_s"] / out["jobs2_s"]
+        return out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    for r in check_cost():
+        print(r)
+    print(batch_jobs())
