@@ -146,7 +146,10 @@ def check_suite(args: argparse.Namespace) -> None:
     table = Table("parameters", "checker", "evaluations", "seconds", "")
     for r in rows:
         table.add_row(
-            f"{r['params']:,}", r["checker"], f"{r['evals']:,}", f"{r['seconds']:.3g}",
+            f"{r['params']:,}",
+            r["checker"],
+            f"{r['evals']:,}",
+            f"{r['seconds']:.3g}",
             "estimated: evaluations x measured seconds per evaluation" if r["estimated"] else r["status"],
         )
     Console().print(table)

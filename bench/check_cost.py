@@ -54,7 +54,7 @@ def per_eval_seconds(graph: graphgrad.Graph, name: str, repeats: int = 20) -> fl
 
 def check_cost() -> list[dict]:
     rows = []
-    for params, (D, H, C) in SIZES.items():
+    for _params, (D, H, C) in SIZES.items():
         graph = graphgrad.load(NET.format(D=D, H=H, C=C))
         n = D * H + H * C
         eval_s = per_eval_seconds(graph, "W1")

@@ -102,9 +102,7 @@ def _result(graph: GraphDef, plan: Plan, values: list, grads: list) -> Result:
         value=values[plan.output],
         grads={n: grad_of(n) for n, d in graph.inputs.items() if d.grad},
         values={n: values[plan.slot[n]] for n in plan.names},
-        node_grads={
-            s.name: grads[s.out] for s in plan.backward_steps if grads[s.out] is not None
-        },
+        node_grads={s.name: grads[s.out] for s in plan.backward_steps if grads[s.out] is not None},
     )
 
 

@@ -31,8 +31,11 @@ class Kink:
         """``one_sided``: no smaller step avoided the kink, so the analytic value was
         judged against the one-sided differences (a valid subgradient lies between)."""
         return {
-            "node": self.node, "op": self.op, "element": list(self.element),
-            "input_element": list(self.input_element), "one_sided": self.one_sided,
+            "node": self.node,
+            "op": self.op,
+            "element": list(self.element),
+            "input_element": list(self.input_element),
+            "one_sided": self.one_sided,
         }
 
 
@@ -67,10 +70,16 @@ class Verdict:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "input": self.input, "checker": self.checker, "passed": self.passed,
-            "max_rel_error": self.max_rel_error, "worst_index": list(self.worst_index),
-            "analytic": self.analytic, "numeric": self.numeric, "evals": self.evals,
-            "kinks": [k.as_dict() for k in self.kinks], "note": self.note,
+            "input": self.input,
+            "checker": self.checker,
+            "passed": self.passed,
+            "max_rel_error": self.max_rel_error,
+            "worst_index": list(self.worst_index),
+            "analytic": self.analytic,
+            "numeric": self.numeric,
+            "evals": self.evals,
+            "kinks": [k.as_dict() for k in self.kinks],
+            "note": self.note,
         }
 
 
@@ -105,9 +114,17 @@ class Checker(BaseModel):
         return self.rtol if self.rtol is not None else self.default_rtol[_float_name(dtype)]
 
     def verdict(
-        self, input: str, analytic: np.ndarray, numeric: np.ndarray, evals: int, dtype: np.dtype,
-        *, kinks: list[Kink] | None = None, exempt: np.ndarray | None = None,
-        index_map: list[tuple[int, ...]] | None = None, note: str | None = None,
+        self,
+        input: str,
+        analytic: np.ndarray,
+        numeric: np.ndarray,
+        evals: int,
+        dtype: np.dtype,
+        *,
+        kinks: list[Kink] | None = None,
+        exempt: np.ndarray | None = None,
+        index_map: list[tuple[int, ...]] | None = None,
+        note: str | None = None,
         noise: np.ndarray | None = None,
     ) -> Verdict:
         """Compare analytic and numeric estimates element by element.
@@ -135,8 +152,16 @@ class Checker(BaseModel):
         max_err = float(err[worst]) if not np.isnan(err[worst]) else float("inf")
         index = index_map[worst] if index_map is not None else ()
         return Verdict(
-            input, self.name, bool(max_err <= rtol), max_err, tuple(int(i) for i in index),
-            float(a[worst]), float(n[worst]), evals, kinks or [], note,
+            input,
+            self.name,
+            bool(max_err <= rtol),
+            max_err,
+            tuple(int(i) for i in index),
+            float(a[worst]),
+            float(n[worst]),
+            evals,
+            kinks or [],
+            note,
         )
 
 

@@ -45,11 +45,18 @@ def common(command: Callable) -> Callable:
     for name, help_text in reversed(LIMIT_OPTIONS.items()):
         default = getattr(Limits(), name)
         command = click.option(
-            "--" + name.replace("_", "-"), name, type=click.IntRange(min=1), default=default,
-            show_default=True, help=help_text.capitalize() + ".",
+            "--" + name.replace("_", "-"),
+            name,
+            type=click.IntRange(min=1),
+            default=default,
+            show_default=True,
+            help=help_text.capitalize() + ".",
         )(command)
     command = click.option(
-        "--plugins", "plugins", multiple=True, metavar="PATH",
+        "--plugins",
+        "plugins",
+        multiple=True,
+        metavar="PATH",
         help="A plugin file, folder or module to load (repeatable).",
     )(command)
 
@@ -95,7 +102,10 @@ def main() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option(
-    "--set", "sets", multiple=True, metavar="NAME=VALUE",
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=VALUE",
     help="Replace an input's value (a number or a JSON list; repeatable).",
 )
 @common
@@ -107,11 +117,17 @@ def run(file: str, as_json: bool, sets: tuple[str, ...], plugins, limits) -> Non
     if graph.definition.expected is not None:
         mismatches = compare(graph.definition.expected, result.value, result.grads)
     if as_json:
-        click.echo(dumps({
-            "file": file, "name": graph.name, "output": result.output,
-            "value": to_json(result.value),
-            "grads": {k: to_json(v) for k, v in result.grads.items()},
-        }))
+        click.echo(
+            dumps(
+                {
+                    "file": file,
+                    "name": graph.name,
+                    "output": result.output,
+                    "value": to_json(result.value),
+                    "grads": {k: to_json(v) for k, v in result.grads.items()},
+                }
+            )
+        )
     else:
         _print_run(graph, result)
     for m in mismatches:
@@ -236,11 +252,26 @@ def gates(as_json: bool, run_check: bool, plugins, limits) -> None:
 def _check_gates(registry, as_json: bool) -> None:
     results = check_all(registry)
     if as_json:
-        click.echo(dumps(clean({"gates": [
-            {"op": r.op, "plugin": r.plugin, "cases": r.cases, "passed": r.passed,
-             "worst_rel_error": r.worst, "failures": r.failures, "skipped": r.skipped}
-            for r in results
-        ]})))
+        click.echo(
+            dumps(
+                clean(
+                    {
+                        "gates": [
+                            {
+                                "op": r.op,
+                                "plugin": r.plugin,
+                                "cases": r.cases,
+                                "passed": r.passed,
+                                "worst_rel_error": r.worst,
+                                "failures": r.failures,
+                                "skipped": r.skipped,
+                            }
+                            for r in results
+                        ]
+                    }
+                )
+            )
+        )
     else:
         table = Table("op", "plugin", "cases", "worst rel. error", "verdict")
         for r in sorted(results, key=lambda r: (r.passed, -r.worst)):
@@ -268,12 +299,19 @@ def schema(plugins, limits) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--checker", default=None, metavar="NAME", help="Checker for every file (wins over check.checker).")
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [default: the cores].")
+@click.option(
+    "--checker", default=None, metavar="NAME", help="Checker for every file (wins over check.checker)."
+)
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [default: the cores]."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML here.")
 @click.option(
-    "--timeout", type=click.FloatRange(min=0.01), default=120.0, show_default=True,
+    "--timeout",
+    type=click.FloatRange(min=0.01),
+    default=120.0,
+    show_default=True,
     help="Seconds one file may take before its worker is stopped.",
 )
 @common
@@ -287,7 +325,9 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
     registry = load_registry(plugins)
     known = ["auto", *(c.name for c in registry.checkers())]
     if checker is not None and checker not in known:
-        raise click.BadParameter(f"no checker '{checker}'; registered: {', '.join(known)}", param_hint="--checker")
+        raise click.BadParameter(
+            f"no checker '{checker}'; registered: {', '.join(known)}", param_hint="--checker"
+        )
     files = graph_files(paths)
     options = BatchOptions(checker, tuple(str(p) for p in plugins), limits, timeout)
     reports = _run_batch(files, options, jobs, show=not as_json)
@@ -295,10 +335,18 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
         write_junit(reports, junit)
     counts = {s: sum(r.status == s for r in reports) for s in ("passed", "failed", "error")}
     if as_json:
-        click.echo(dumps(clean({
-            "passed": counts["passed"], "failed": counts["failed"], "errors": counts["error"],
-            "files": [r.as_dict() for r in reports],
-        })))
+        click.echo(
+            dumps(
+                clean(
+                    {
+                        "passed": counts["passed"],
+                        "failed": counts["failed"],
+                        "errors": counts["error"],
+                        "files": [r.as_dict() for r in reports],
+                    }
+                )
+            )
+        )
     else:
         _print_check(reports, counts)
     sys.exit(2 if counts["error"] else 1 if counts["failed"] else 0)
@@ -335,8 +383,12 @@ def _print_check(reports: list[FileReport], counts: dict[str, int]) -> None:
     table = Table(Column("file", overflow="fold"), "status", "worst rel. error", "checks", "evals", "seconds")
     for r in ranked[:SUMMARY_ROWS]:
         table.add_row(
-            r.file, r.status, f"{_worst_error(r):.2g}" if r.checks else "",
-            str(len(r.checks)), str(sum(c.evals for c in r.checks)), f"{r.seconds:.3f}",
+            r.file,
+            r.status,
+            f"{_worst_error(r):.2g}" if r.checks else "",
+            str(len(r.checks)),
+            str(sum(c.evals for c in r.checks)),
+            f"{r.seconds:.3f}",
         )
     if len(ranked) > SUMMARY_ROWS:
         table.add_row(f"... {len(ranked) - SUMMARY_ROWS} more", "", "", "", "", "")

@@ -45,9 +45,12 @@ def backward(plan: Plan, values: list[np.ndarray | None]) -> list[np.ndarray | N
             raise _failure(plan, step, "backward", exc) from exc
         if downstream is None or len(downstream) != len(args):
             got = "None" if downstream is None else f"{len(downstream)} gradients"
-            raise _failure(plan, step, "backward", ValueError(
-                f"returned {got} for {len(args)} inputs; return one per input (None for none)"
-            ))
+            raise _failure(
+                plan,
+                step,
+                "backward",
+                ValueError(f"returned {got} for {len(args)} inputs; return one per input (None for none)"),
+            )
         for slot, grad in zip(step.ins, downstream, strict=True):
             if grad is None or not requires[slot]:
                 continue
@@ -64,10 +67,15 @@ def _fit(plan: Plan, step: Step, grad, value: np.ndarray) -> np.ndarray:
         try:
             grad = sum_to(grad, value.shape)
         except ValueError:
-            raise _failure(plan, step, "backward", ValueError(
-                f"returned a gradient of shape {list(grad.shape)} for an input of shape "
-                f"{list(value.shape)}"
-            )) from None
+            raise _failure(
+                plan,
+                step,
+                "backward",
+                ValueError(
+                    f"returned a gradient of shape {list(grad.shape)} for an input of shape "
+                    f"{list(value.shape)}"
+                ),
+            ) from None
     if grad.dtype != value.dtype:
         grad = grad.astype(value.dtype)
     return grad

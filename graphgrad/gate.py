@@ -99,9 +99,7 @@ def arity(gate_cls: type[Gate]) -> Arity:
     """The arity a gate class declares through the signature of its ``forward``."""
     params = list(inspect.signature(gate_cls.forward).parameters.values())[1:]
     fixed = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     variadic = any(p.kind is p.VAR_POSITIONAL for p in params)
     return Arity(len(fixed), None if variadic else len(fixed))

@@ -30,7 +30,10 @@ def default_checkers(name: str, dtype: np.dtype) -> Checker:
 
 
 def check_gate(
-    step: Step, args: list[np.ndarray], upstream: np.ndarray, names: list[str],
+    step: Step,
+    args: list[np.ndarray],
+    upstream: np.ndarray,
+    names: list[str],
     make_checker: MakeChecker = default_checkers,
 ) -> list[Verdict]:
     """One verdict per float argument (failing ones first), with ``input`` set to its name."""
@@ -38,16 +41,31 @@ def check_gate(
         with np.errstate(all="ignore"):
             local = step.backward(upstream, np.asarray(step.forward(*args)), *args)
         if local is None or len(local) != len(args):
-            raise ValueError(f"backward returned {0 if local is None else len(local)} gradients for {len(args)} inputs")
+            raise ValueError(
+                f"backward returned {0 if local is None else len(local)} gradients for {len(args)} inputs"
+            )
     except Exception as exc:  # a plugin's backward may raise anything
-        return [Verdict(names[0] if names else "?", "local", False, float("inf"), (), 0.0, 0.0, 0, note=repr(exc))]
+        return [
+            Verdict(names[0] if names else "?", "local", False, float("inf"), (), 0.0, 0.0, 0, note=repr(exc))
+        ]
     verdicts = []
     for k, a in enumerate(args):
         if a.dtype.kind != "f" or names[k] == "literal":
             continue
         if local[k] is None:
-            verdicts.append(Verdict(names[k], "local", False, float("inf"), (), 0.0, 0.0, 0,
-                                    note="backward returned None for a float input"))
+            verdicts.append(
+                Verdict(
+                    names[k],
+                    "local",
+                    False,
+                    float("inf"),
+                    (),
+                    0.0,
+                    0.0,
+                    0,
+                    note="backward returned None for a float input",
+                )
+            )
             continue
         try:
             g = sum_to(np.asarray(local[k]), a.shape)
@@ -80,7 +98,15 @@ class GateCheck:
 
 
 UNARY = [(), (3,), (2, 3)]
-BINARY = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((2, 3), (3, 4)), ((3,), (3, 2)), ((2, 2, 3), (3, 4))]
+BINARY = [
+    ((), ()),
+    ((3,), (3,)),
+    ((2, 3), (3,)),
+    ((2, 1), (1, 3)),
+    ((2, 3), (3, 4)),
+    ((3,), (3, 2)),
+    ((2, 2, 3), (3, 4)),
+]
 
 
 def candidate_shapes(gate: Gate, arity: int) -> list[tuple[tuple[int, ...], ...]]:
@@ -136,8 +162,9 @@ def check_gate_type(gate_type: GateType, *, seed: int = 0) -> GateCheck:
                 if not v.passed:
                     at = f" at {list(v.worst_index)}" if v.worst_index else ""
                     result.failures.append(
-                        f"{attrs or ''} {v.input}{at}: backward gives {v.analytic!r}, finite differences "
-                        f"{v.numeric!r} (relative error {v.max_rel_error:.3g}){' ' + v.note if v.note else ''}"
+                        f"{attrs or ''} {v.input}{at}: backward gives {v.analytic!r}, finite "
+                        f"differences {v.numeric!r} (relative error {v.max_rel_error:.3g})"
+                        + (f" {v.note}" if v.note else "")
                     )
     if result.cases == 0 and result.skipped is None:
         result.skipped = "no input shapes it accepts; define `sample_inputs` on the class"

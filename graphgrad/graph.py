@@ -77,8 +77,10 @@ class GraphDef:
                 raise InputError(f"--set {name}: there is no input named '{name}'{hint}")
             old = inputs[name]
             try:
-                value = raw if isinstance(raw, np.ndarray) else to_array(
-                    raw, (), None, old.value.dtype.name, limits, who=f"input '{name}'"
+                value = (
+                    raw
+                    if isinstance(raw, np.ndarray)
+                    else to_array(raw, (), None, old.value.dtype.name, limits, who=f"input '{name}'")
                 )
             except ValueError as exc:
                 raise InputError(f"--set {name}: {exc}") from None
@@ -86,9 +88,7 @@ class GraphDef:
         shapes, problems = _infer(self.order, self.nodes, inputs, limits)
         problems += _check_values(self.nodes, inputs)
         if problems:
-            raise InputError(
-                "\n".join(f"{self.path}:{self.lines[n]}:1: {m}" for n, m in problems)
-            )
+            raise InputError("\n".join(f"{self.path}:{self.lines[n]}:1: {m}" for n, m in problems))
         return replace(self, inputs=inputs, shapes=shapes)
 
 
@@ -113,9 +113,7 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
     if spec is None:
         raise GraphFileError(issues)
     _check_names(spec, doc, issues)
-    inputs, input_issues = build_inputs(
-        spec.inputs, doc, dtype=spec.dtype, seed=spec.seed, limits=limits
-    )
+    inputs, input_issues = build_inputs(spec.inputs, doc, dtype=spec.dtype, seed=spec.seed, limits=limits)
     issues += input_issues
     expected = parse_expect(spec.expect, doc, inputs, limits, issues) if spec.expect else None
     _check_section(spec, doc, inputs, registry, issues)
@@ -134,8 +132,16 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
     if problems:
         raise GraphFileError([doc.issue(("nodes", n), m, key=True) for n, m in problems])
     return GraphDef(
-        name=spec.name or name, path=doc.path, spec=spec, inputs=inputs, nodes=nodes,
-        output=spec.output, order=order, dag=dag, shapes=shapes, lines=lines,
+        name=spec.name or name,
+        path=doc.path,
+        spec=spec,
+        inputs=inputs,
+        nodes=nodes,
+        output=spec.output,
+        order=order,
+        dag=dag,
+        shapes=shapes,
+        lines=lines,
         expected=expected,
     )
 
@@ -168,9 +174,7 @@ def _check_section(
             issues.append(doc.issue(("check", "wrt", i), msg))
 
 
-_NOT_A_MAPPING = (
-    "a graph file is a mapping with the keys graphgrad, inputs, nodes and output"
-)
+_NOT_A_MAPPING = "a graph file is a mapping with the keys graphgrad, inputs, nodes and output"
 
 
 def _validate_spec(doc: Document, issues: list[Issue]) -> GraphSpec | None:
@@ -228,10 +232,7 @@ def _build_nodes(
         gate = _make_gate(gate_type, node, loc, doc, issues)
         args = _resolve_args(name, node, loc, doc, known, names, spec.dtype, issues)
         if not gate_type.arity.accepts(len(node.args)):
-            msg = (
-                f"node '{name}': {node.op} takes {gate_type.arity} inputs, "
-                f"got {len(node.args)}"
-            )
+            msg = f"node '{name}': {node.op} takes {gate_type.arity} inputs, got {len(node.args)}"
             issues.append(doc.issue(loc + ("in",), msg))
             continue
         if gate is not None and args is not None:
@@ -310,30 +311,29 @@ def _infer(
         try:
             shapes[name] = tuple(node.gate.shape(*arg_shapes))
         except (ValueError, TypeError) as exc:
-            described = ", ".join(
-                f"{n} {list(s)}" for n, s in zip(node.arg_names(), arg_shapes, strict=True)
-            )
+            described = ", ".join(f"{n} {list(s)}" for n, s in zip(node.arg_names(), arg_shapes, strict=True))
             problems.append((name, f"node '{name}' ({node.op}): {exc} (inputs: {described})"))
             continue
         size = math.prod(shapes[name])
         if size > limits.max_elements:
             shape, shapes[name] = shapes[name], None
-            problems.append((name, (
-                f"node '{name}' ({node.op}): its output of shape {list(shape)} would have "
-                f"{size} elements, over the limit of {limits.max_elements} (raise it with --max-elements)"
-            )))
+            problems.append(
+                (
+                    name,
+                    (
+                        f"node '{name}' ({node.op}): its output of shape {list(shape)} would have "
+                        f"{size} elements, over the limit of {limits.max_elements} "
+                        "(raise it with --max-elements)"
+                    ),
+                )
+            )
     return shapes, problems
 
 
-def _check_values(
-    nodes: dict[str, NodeDef], inputs: dict[str, InputDef]
-) -> list[tuple[str, str]]:
+def _check_values(nodes: dict[str, NodeDef], inputs: dict[str, InputDef]) -> list[tuple[str, str]]:
     problems = []
     for name, node in nodes.items():
-        known = [
-            (inputs[a].value if a in inputs else None) if isinstance(a, str) else a
-            for a in node.args
-        ]
+        known = [(inputs[a].value if a in inputs else None) if isinstance(a, str) else a for a in node.args]
         if all(v is None for v in known):
             continue
         try:

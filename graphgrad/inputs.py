@@ -18,10 +18,7 @@ from .errors import Issue
 from .source import Document, Limits
 from .spec import INITS, ValueInput, did_you_mean, translate
 
-FORMS = (
-    "a number, a nested list of numbers, {value: V, dtype: D, grad: G} "
-    "or {shape: [..], init: I}"
-)
+FORMS = "a number, a nested list of numbers, {value: V, dtype: D, grad: G} or {shape: [..], init: I}"
 
 
 @dataclass(frozen=True, slots=True)

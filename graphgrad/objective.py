@@ -50,15 +50,14 @@ class GraphObjective:
             if reached.intersection(step.ins):
                 reached.add(step.out)
                 self.steps.append(step)
-        self.kink_base = {
-            s.out: _kink_base(s.gate, [values[i] for i in s.ins]) for s in self.steps
-        }
+        self.kink_base = {s.out: _kink_base(s.gate, [values[i] for i in s.ins]) for s in self.steps}
         refusing = [s for s in self.steps if not type(s.gate).complex_step]
         self.complex_ok = not refusing
         self.complex_refusal = (
             f"node '{refusing[0].name}' ({refusing[0].op}, line {refusing[0].line}) does not "
             "accept complex inputs"
-            if refusing else ""
+            if refusing
+            else ""
         )
         self.last_kink: KinkHit | None = None
 

@@ -51,9 +51,7 @@ def compile_plan(graph: GraphDef) -> Plan:
     """
     names = list(graph.order)
     slot = {n: i for i, n in enumerate(names)}
-    initial: list[np.ndarray | None] = [
-        graph.inputs[n].value if n in graph.inputs else None for n in names
-    ]
+    initial: list[np.ndarray | None] = [graph.inputs[n].value if n in graph.inputs else None for n in names]
     requires = [n in graph.inputs and graph.inputs[n].grad for n in names]
     steps = []
     for name in names:
@@ -76,6 +74,12 @@ def compile_plan(graph: GraphDef) -> Plan:
     feeds_output = nx.ancestors(graph.dag, graph.output) | {graph.output}
     backward_steps = [s for s in steps if requires[s.out] and s.name in feeds_output]
     return Plan(
-        names=names, slot=slot, initial=initial, steps=steps, backward_steps=backward_steps,
-        requires_grad=requires, output=slot[graph.output], path=graph.path,
+        names=names,
+        slot=slot,
+        initial=initial,
+        steps=steps,
+        backward_steps=backward_steps,
+        requires_grad=requires,
+        output=slot[graph.output],
+        path=graph.path,
     )

@@ -151,8 +151,5 @@ def _import_file(path: Path, stem: str, *, package: bool = False) -> ModuleType:
         del sys.modules[name]
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise PluginError(
-            f"plugin {path} failed to import: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise PluginError(f"plugin {path} failed to import: {type(exc).__name__}: {exc}") from exc
     return module
-

@@ -24,11 +24,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("graphgrad", "graphgrad graph files")
     group.addoption("--graphgrad-checker", default=None, metavar="NAME", help="checker for every graph file")
     group.addoption(
-        "--graphgrad-plugins", action="append", default=[], metavar="PATH",
+        "--graphgrad-plugins",
+        action="append",
+        default=[],
+        metavar="PATH",
         help="a graphgrad plugin file, folder or module (repeatable)",
     )
     group.addoption(
-        "--graphgrad-isolate", action="store_true",
+        "--graphgrad-isolate",
+        action="store_true",
         help="check each graph file in its own worker process (survives crashing plugins)",
     )
     group.addoption("--no-graphgrad", action="store_true", help="do not collect graph files")

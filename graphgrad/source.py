@@ -107,10 +107,7 @@ def decode(raw: bytes, path: str, limits: Limits) -> str:
 
 
 def _too_big(size: int, limits: Limits) -> str:
-    return (
-        f"file is {size} bytes, over the limit of {limits.max_file_bytes} "
-        "(raise it with --max-file-bytes)"
-    )
+    return f"file is {size} bytes, over the limit of {limits.max_file_bytes} (raise it with --max-file-bytes)"
 
 
 def parse(text: str, path: str, limits: Limits) -> Document:
@@ -276,8 +273,7 @@ class _Builder:
         if len(self.stack) >= self.limits.max_depth:
             self._fatal(
                 event,
-                f"nesting is deeper than {self.limits.max_depth} levels "
-                "(raise it with --max-depth)",
+                f"nesting is deeper than {self.limits.max_depth} levels (raise it with --max-depth)",
             )
         frame = _Frame(container, loc if loc is not None else ("<dropped>",), event.anchor, self.count)
         if event.anchor:

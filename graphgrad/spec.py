@@ -158,9 +158,7 @@ def subject(loc: tuple) -> str:
     return f"'{loc[0]}'" if loc else "the document"
 
 
-def translate(
-    exc: ValidationError, doc: Document, model: type[BaseModel], root: tuple = ()
-) -> list[Issue]:
+def translate(exc: ValidationError, doc: Document, model: type[BaseModel], root: tuple = ()) -> list[Issue]:
     """Turn a pydantic ValidationError into located issues.
 
     ``root`` is the key path at which ``model`` was validated inside the document. The

@@ -48,8 +48,13 @@ class GateFault:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "node": self.node, "op": self.op, "plugin": self.plugin, "line": self.line,
-            "input": self.argument, "check": self.verdict.as_dict(), "message": str(self),
+            "node": self.node,
+            "op": self.op,
+            "plugin": self.plugin,
+            "line": self.line,
+            "input": self.argument,
+            "check": self.verdict.as_dict(),
+            "message": str(self),
         }
 
 
@@ -83,17 +88,23 @@ class FileReport:
                 at = f" worst element {list(c.worst_index)}:" if c.worst_index else ""
                 out.append(
                     f"input '{c.input}' ({c.checker}):{at} analytic {c.analytic!r}, numeric "
-                    f"{c.numeric!r}, relative error {c.max_rel_error:.3g}" + (f" ({c.note})" if c.note else "")
+                    f"{c.numeric!r}, relative error {c.max_rel_error:.3g}"
+                    + (f" ({c.note})" if c.note else "")
                 )
         out += [f"blame: {b}" for b in self.blame]
         return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "file": self.file, "name": self.name, "status": self.status, "error": self.error,
+            "file": self.file,
+            "name": self.name,
+            "status": self.status,
+            "error": self.error,
             "checks": [c.as_dict() for c in self.checks],
-            "expect": [str(m) for m in self.expect], "problems": self.problems,
-            "blame": [b.as_dict() for b in self.blame], "unused": self.unused,
+            "expect": [str(m) for m in self.expect],
+            "problems": self.problems,
+            "blame": [b.as_dict() for b in self.blame],
+            "unused": self.unused,
             "seconds": self.seconds,
         }
 
@@ -102,7 +113,8 @@ def check_graph(graph: Graph, *, checker: str | None = None, file: str | None = 
     """Check a loaded graph. ``checker`` overrides the file's ``check.checker``.
 
     >>> import graphgrad
-    >>> g = graphgrad.load("graphgrad: 1\\ninputs: {x: 2.0}\\nnodes:\\n  f: {op: square, in: [x]}\\noutput: f\\n")
+    >>> text = "graphgrad: 1\\ninputs: {x: 2.0}\\nnodes:\\n  f: {op: square, in: [x]}\\noutput: f\\n"
+    >>> g = graphgrad.load(text)
     >>> r = check_graph(g)
     >>> r.status, r.checks[0].checker, r.checks[0].evals
     ('passed', 'central', 2)
@@ -170,7 +182,7 @@ def _nonfinite(plan: Plan, values: list, grads: list) -> list[str]:
             if g is not None and not np.isfinite(g).all():
                 problems.append(
                     f"non-finite gradient: {_kind(g)} first appears in the backward of node "
-                    f"'{step.name}' ({step.op}, line {step.line}), for its input '{plan.names[i] if i < len(plan.names) else i}'"
+                    f"'{step.name}' ({step.op}, line {step.line}), for its input '{plan.names[i]}'"
                 )
                 return problems
     return problems

@@ -23,7 +23,14 @@ class ComplexStep(Checker):
     def check(self, f: Objective, x: np.ndarray, analytic: np.ndarray, *, input: str) -> Verdict:
         if not f.complex_ok:
             return Verdict(
-                input, self.name, False, float("inf"), (), 0.0, 0.0, 0,
+                input,
+                self.name,
+                False,
+                float("inf"),
+                (),
+                0.0,
+                0.0,
+                0,
                 note=f"complex_step cannot check this graph: {f.complex_refusal}",
             )
         h = self.step(x.dtype)

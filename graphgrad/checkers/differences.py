@@ -51,8 +51,15 @@ class _Elementwise(Checker):
                 counter.take_kink()
         picked = np.array([analytic[i] for i in indices], dtype=np.float64)
         return self.verdict(
-            input, picked, numeric, counter.evals, x.dtype, kinks=kinks, exempt=exempt,
-            index_map=list(indices), noise=noise,
+            input,
+            picked,
+            numeric,
+            counter.evals,
+            x.dtype,
+            kinks=kinks,
+            exempt=exempt,
+            index_map=list(indices),
+            noise=noise,
         )
 
     def estimate(self, f, work, idx, h, f0) -> tuple[float, tuple | None]:

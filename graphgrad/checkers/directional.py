@@ -60,8 +60,15 @@ class Directional(Checker):
                     evals += 1
                 exempt[-1] = within_one_sided(exact[-1], f0, fp, fm, size, tol)
         return self.verdict(
-            input, np.array(exact), np.array(numeric), evals, x.dtype, kinks=kinks,
-            exempt=np.array(exempt), index_map=[() for _ in exact], noise=np.array(noise),
+            input,
+            np.array(exact),
+            np.array(numeric),
+            evals,
+            x.dtype,
+            kinks=kinks,
+            exempt=np.array(exempt),
+            index_map=[() for _ in exact],
+            noise=np.array(noise),
             note=f"{self.directions} random directions; worst_index is not an element",
         )
 

@@ -187,5 +187,16 @@ class Min(_Router):
 
 
 GATES: list[type[Gate]] = [
-    Exp, Log, Sqrt, Square, Reciprocal, Abs, Relu, LeakyRelu, Sigmoid, Tanh, Max, Min,
+    Exp,
+    Log,
+    Sqrt,
+    Square,
+    Reciprocal,
+    Abs,
+    Relu,
+    LeakyRelu,
+    Sigmoid,
+    Tanh,
+    Max,
+    Min,
 ]

@@ -58,8 +58,7 @@ class _ClassificationLoss(Gate):
         expected = scores[:1] if len(scores) == 2 else ()
         if tuple(labels) != expected:
             raise ValueError(
-                f"labels must have shape {list(expected)} for scores {list(scores)}, "
-                f"not {list(labels)}"
+                f"labels must have shape {list(expected)} for scores {list(scores)}, not {list(labels)}"
             )
         return ()
 

@@ -23,8 +23,7 @@ class Matmul(Gate):
         b2 = b + (1,) if len(b) == 1 else b
         if a2[-1] != b2[-2]:
             raise ValueError(
-                f"matmul of shapes {list(a)} and {list(b)}: inner dimensions "
-                f"{a2[-1]} and {b2[-2]} differ"
+                f"matmul of shapes {list(a)} and {list(b)}: inner dimensions {a2[-1]} and {b2[-2]} differ"
             )
         out = broadcast(a2[:-2], b2[:-2]) + (a2[-2], b2[-1])
         if len(b) == 1:
@@ -62,9 +61,7 @@ class Transpose(Gate):
             return list(reversed(range(ndim)))
         perm = [a % ndim if -ndim <= a < ndim else a for a in self.axes]
         if sorted(perm) != list(range(ndim)):
-            raise ValueError(
-                f"axes {self.axes} is not a permutation of the {ndim} axes of the input"
-            )
+            raise ValueError(f"axes {self.axes} is not a permutation of the {ndim} axes of the input")
         return perm
 
     def shape(self, a: Shape) -> Shape:
