@@ -17,6 +17,8 @@ from rich.table import Table
 
 import graphgrad
 
+from .nets import two_layer_svm
+
 OPS = ["add", "mul", "tanh", "sigmoid", "relu", "exp"]
 
 
@@ -69,25 +71,6 @@ def bench_scalar(n: int, repeats: int) -> dict:
     }
 
 
-NET = """graphgrad: 1
-name: two_layer_svm_bench
-inputs:
-  X:  {{shape: [{N}, {D}], init: normal}}
-  y:  {{shape: [{N}], init: integers, high: {C}}}
-  W1: {{shape: [{D}, {H}], init: normal, std: 0.01}}
-  W2: {{shape: [{H}, {C}], init: normal, std: 0.01}}
-nodes:
-  h:    {{op: matmul, in: [X, W1]}}
-  a:    {{op: relu, in: [h]}}
-  s:    {{op: matmul, in: [a, W2]}}
-  data: {{op: svm_loss, in: [s, y]}}
-  r1:   {{op: l2, in: [W1]}}
-  r2:   {{op: l2, in: [W2]}}
-  reg:  {{op: add, in: [r1, r2]}}
-  lreg: {{op: mul, in: [reg, 0.001]}}
-  L:    {{op: add, in: [data, lreg]}}
-output: L
-"""
 
 
 def numpy_floor(X, y, W1, W2, reg=0.001):
@@ -111,7 +94,7 @@ def numpy_floor(X, y, W1, W2, reg=0.001):
 
 
 def bench_net(batch: int, repeats: int, D: int = 3072, H: int = 100, C: int = 10) -> dict:
-    graph = graphgrad.load(NET.format(N=batch, D=D, H=H, C=C))
+    graph = graphgrad.load(two_layer_svm(batch, D, H, C))
     v = {k: d.value for k, d in graph.definition.inputs.items()}
     loss, dW1, *_ = numpy_floor(v["X"], v["y"], v["W1"], v["W2"])
     result = graph.run()

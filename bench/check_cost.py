@@ -15,28 +15,12 @@ from graphgrad.batch import BatchOptions, check_files
 from graphgrad.objective import GraphObjective
 from graphgrad.verify import check_graph
 
+from .nets import two_layer_svm
+
 SIZES = {1_000: (20, 40, 5), 100_000: (200, 480, 10), 1_000_000: (1000, 990, 10)}
 CHECKERS = ["auto", "directional", "sparse", "central", "forward", "richardson", "complex_step"]
 ELEMENTWISE = {"central": 2, "forward": 1, "richardson": 8, "complex_step": 1}
 
-NET = """graphgrad: 1
-inputs:
-  X:  {{shape: [16, {D}], init: normal, grad: false}}
-  y:  {{shape: [16], init: integers, high: {C}}}
-  W1: {{shape: [{D}, {H}], init: normal, std: 0.05}}
-  W2: {{shape: [{H}, {C}], init: normal, std: 0.05}}
-nodes:
-  h:    {{op: matmul, in: [X, W1]}}
-  a:    {{op: relu, in: [h]}}
-  s:    {{op: matmul, in: [a, W2]}}
-  data: {{op: svm_loss, in: [s, y]}}
-  r1:   {{op: l2, in: [W1]}}
-  r2:   {{op: l2, in: [W2]}}
-  reg:  {{op: add, in: [r1, r2]}}
-  lreg: {{op: mul, in: [reg, 0.001]}}
-  L:    {{op: add, in: [data, lreg]}}
-output: L
-"""
 
 
 def per_eval_seconds(graph: graphgrad.Graph, name: str, repeats: int = 20) -> float:
@@ -55,7 +39,7 @@ def per_eval_seconds(graph: graphgrad.Graph, name: str, repeats: int = 20) -> fl
 def check_cost() -> list[dict]:
     rows = []
     for _params, (D, H, C) in SIZES.items():
-        graph = graphgrad.load(NET.format(D=D, H=H, C=C))
+        graph = graphgrad.load(two_layer_svm(16, D, H, C, x_grad=False, std=0.05))
         n = D * H + H * C
         eval_s = per_eval_seconds(graph, "W1")
         for checker in CHECKERS:
