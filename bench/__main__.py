@@ -111,12 +111,15 @@ def bench_net(batch: int, repeats: int, D: int = 3072, H: int = 100, C: int = 10
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("suites", nargs="*", choices=["engine", "check"], help="default: both")
+    parser.add_argument("suites", nargs="*", help="engine, check (default: both)")
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--files", type=int, default=1000, help="files in the --jobs batch")
     args = parser.parse_args()
     args.suites = args.suites or ["engine", "check"]
+    unknown = set(args.suites) - {"engine", "check"}
+    if unknown:
+        parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}; choose from engine, check")
     if "engine" in args.suites:
         engine_suite(args)
     if "check" in args.suites:
