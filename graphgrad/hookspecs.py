@@ -8,6 +8,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .checker import Checker
+    from .exporter import Exporter
     from .gate import Gate
 
 PROJECT = "graphgrad"
@@ -30,4 +31,13 @@ def graphgrad_checkers() -> list[type[Checker]]:
 
     Each is a subclass of :class:`graphgrad.Checker` with a unique ``name``. Two plugins
     that return the same name are an error that names both.
+    """
+
+
+@hookspec
+def graphgrad_exporters() -> list[type[Exporter]]:
+    """Return the export formats this plugin provides.
+
+    Each is a subclass of :class:`graphgrad.Exporter` with a unique ``name`` (the value
+    of ``graphgrad export --to``). Two plugins that return the same name are an error.
     """

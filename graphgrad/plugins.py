@@ -23,7 +23,7 @@ from . import hookspecs
 from .errors import PluginError
 from .registry import Registry
 
-BUILTINS = ("graphgrad.gates", "graphgrad.checkers")
+BUILTINS = ("graphgrad.gates", "graphgrad.checkers", "graphgrad.export")
 ENV_VAR = "GRAPHGRAD_PLUGINS"
 PluginRef = str | os.PathLike | ModuleType
 
@@ -57,7 +57,11 @@ def make_plugin_manager(
 def build_registry(pm: pluggy.PluginManager) -> Registry:
     """The registry from every ``graphgrad_gates`` and ``graphgrad_checkers``
     implementation, conflicts refused."""
-    return Registry(_collect(pm.hook.graphgrad_gates), _collect(pm.hook.graphgrad_checkers))
+    return Registry(
+        _collect(pm.hook.graphgrad_gates),
+        _collect(pm.hook.graphgrad_checkers),
+        _collect(pm.hook.graphgrad_exporters),
+    )
 
 
 def _collect(hook) -> list[tuple[str, list]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .checker import Checker
 from .errors import PluginError
+from .exporter import Exporter
 from .gate import Arity, Gate, arity
 
 Contributions = Iterable[tuple[str, Iterable[type]]]
@@ -37,6 +38,18 @@ class CheckerType:
         return self.cls.name
 
 
+@dataclass(frozen=True, slots=True)
+class ExporterType:
+    """A registered export format and the plugin that provides it."""
+
+    cls: type[Exporter]
+    plugin: str
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+
 class Registry:
     """The gate types and checkers available to a graph, from every loaded plugin.
 
@@ -48,9 +61,13 @@ class Registry:
     'graphgrad.checkers'
     """
 
-    def __init__(self, gates: Contributions, checkers: Contributions = ()):
+    def __init__(self, gates: Contributions, checkers: Contributions = (), exporters: Contributions = ()):
         self._gates: dict[str, GateType] = {}
         self._checkers: dict[str, CheckerType] = {}
+        self._exporters: dict[str, ExporterType] = {}
+        for plugin, classes in exporters:
+            for cls in classes:
+                self._add_exporter(plugin, cls)
         for plugin, classes in gates:
             for cls in classes:
                 self._add_gate(plugin, cls)
@@ -69,6 +86,19 @@ class Registry:
         if name in self._checkers:
             _conflict("checker", name, self._checkers[name].plugin, self._checkers[name].cls, plugin, cls)
         self._checkers[name] = CheckerType(cls, plugin)
+
+    def _add_exporter(self, plugin: str, cls: object) -> None:
+        name = _name_of(plugin, cls, Exporter, "name")
+        if name in self._exporters:
+            first = self._exporters[name]
+            _conflict("exporter", name, first.plugin, first.cls, plugin, cls)
+        self._exporters[name] = ExporterType(cls, plugin)
+
+    def exporter(self, name: str) -> ExporterType:
+        return self._exporters[name]
+
+    def exporters(self) -> list[ExporterType]:
+        return sorted(self._exporters.values(), key=lambda e: e.name)
 
     def __getitem__(self, op: str) -> GateType:
         return self._gates[op]

@@ -248,7 +248,7 @@ class _Builder:
     def _resolve(self, event: yaml.ScalarEvent) -> Any:
         tag, text = event.tag, event.value
         if tag is None and event.implicit[0]:
-            return _plain(text)
+            return resolve_scalar(text)
         if tag in (None, "!"):
             return text
         if tag not in _SCALAR_TAGS:
@@ -257,7 +257,7 @@ class _Builder:
             return None
         if tag == _CORE + "str":
             return text
-        value = _plain(text)
+        value = resolve_scalar(text)
         expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}
         if not isinstance(value, expected[tag.rsplit(":", 1)[1]]):
             line, column = self._mark(event)
@@ -311,7 +311,7 @@ def _bad_tag(tag: str) -> str:
     )
 
 
-def _plain(text: str) -> Any:
+def resolve_scalar(text: str) -> Any:
     """Resolve a plain scalar by the YAML 1.2 core schema."""
     if not text or text[0] in "-+.0123456789~nNtTfF":
         if _NULL.match(text):

@@ -1,0 +1,62 @@
+"""A graph as the canonical data of graph-format.md: fixed key order, defaults left out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..graph import GraphDef, NodeDef
+
+INPUT_KEYS = ("value", "shape", "init", "dtype", "mean", "std", "low", "high", "grad", "doc")
+
+
+def to_document(graph: GraphDef) -> dict[str, Any]:
+    """The graph as plain data that loads back to the same graph.
+
+    >>> import graphgrad
+    >>> g = graphgrad.load("graphgrad: 1\\ninputs: {x: 2}\\nnodes:\\n  f: {op: pow, in: [x], exponent: 3}\\noutput: f\\n")
+    >>> to_document(g.definition)["nodes"]
+    {'f': {'op': 'pow', 'in': ['x'], 'exponent': 3.0}}
+    """
+    spec = graph.spec
+    doc: dict[str, Any] = {"graphgrad": 1, "name": graph.name}
+    if spec.doc:
+        doc["doc"] = spec.doc
+    if spec.seed:
+        doc["seed"] = spec.seed
+    if spec.dtype != "float64":
+        doc["dtype"] = spec.dtype
+    doc["inputs"] = {name: _input(spec.inputs[name]) for name in spec.inputs}
+    doc["nodes"] = {name: node_document(graph.nodes[name]) for name in spec.nodes}
+    doc["output"] = graph.output
+    if spec.expect is not None:
+        doc["expect"] = spec.expect.model_dump(exclude_defaults=True)
+    if spec.check is not None:
+        check = spec.check.model_dump(exclude_defaults=True)
+        doc["check"] = {**check, **(spec.check.model_extra or {})}
+    return doc
+
+
+def node_document(node: NodeDef) -> dict[str, Any]:
+    """``{op, in, attributes..., doc}`` with default attributes left out."""
+    out: dict[str, Any] = {"op": node.op, "in": [_arg(a) for a in node.args]}
+    out.update(node.gate.model_dump(by_alias=True, exclude_defaults=True))
+    if node.doc:
+        out["doc"] = node.doc
+    return out
+
+
+def _arg(arg: str | np.ndarray) -> str | float | int:
+    if isinstance(arg, str):
+        return arg
+    value = arg.item()
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+
+
+def _input(raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        return raw
+    ordered = {k: raw[k] for k in INPUT_KEYS if k in raw}
+    ordered.update({k: v for k, v in raw.items() if k not in ordered})
+    return ordered

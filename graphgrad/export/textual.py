@@ -1,0 +1,75 @@
+"""yaml and json: the graph in its own format, canonical and loadable."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import yaml
+
+from ..exporter import Exporter
+from ..source import resolve_scalar
+from .document import to_document
+
+SECTIONS = ("inputs", "nodes")
+FLOW_WIDTH = 100
+
+
+class _Dumper(yaml.SafeDumper):
+    """Quotes every string that YAML 1.2 would read as something else (``1e-6``)."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = '"' if not isinstance(resolve_scalar(value), str) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _flow(value) -> str:
+    text = yaml.dump(value, Dumper=_Dumper, default_flow_style=True, width=10**9, sort_keys=False)
+    return text.removesuffix("...\n").strip()
+
+
+def _block(key: str, value, indent: str) -> str:
+    text = yaml.dump({key: value}, Dumper=_Dumper, default_flow_style=None, width=FLOW_WIDTH, sort_keys=False)
+    return "".join(indent + line + "\n" for line in text.splitlines())
+
+
+def to_yaml(doc: dict) -> str:
+    """Canonical YAML: top-level keys in the spec's order, one input or node a line
+    where it fits in 100 columns, block style where it does not."""
+    lines = []
+    for key, value in doc.items():
+        if key in SECTIONS or (isinstance(value, dict) and value):
+            lines.append(f"{key}:" if value else f"{key}: {{}}")
+            for name, item in value.items():
+                line = f"  {_flow(name)}: {_flow(item)}"
+                lines.append(line if len(line) <= FLOW_WIDTH else _block(name, item, "  ").rstrip("\n"))
+        else:
+            lines.append(f"{key}: {_flow(value)}")
+    return "\n".join(lines) + "\n"
+
+
+class YamlExporter(Exporter):
+    """The graph file format itself, canonical: ``load(export(g))`` is ``g`` again."""
+
+    name: ClassVar[str] = "yaml"
+    suffix: ClassVar[str] = ".yaml"
+
+    def export(self, graph) -> str:
+        return to_yaml(to_document(graph.definition))
+
+
+class JsonExporter(Exporter):
+    """The same data model as JSON (which graphgrad also loads)."""
+
+    name: ClassVar[str] = "json"
+    suffix: ClassVar[str] = ".json"
+
+    def export(self, graph) -> str:
+        return json.dumps(to_document(graph.definition), indent=2) + "\n"
+
+
+EXPORTERS: list[type[Exporter]] = [YamlExporter, JsonExporter]
