@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,11 +29,12 @@ import networkx as nx
 import numpy as np
 
 from . import engine
+from .errors import GraphgradError
 from .graph import GraphDef, build_graph
 from .plan import Plan, compile_plan
 from .plugins import PluginRef, load_registry
 from .registry import Registry
-from .source import Limits, parse, read_text
+from .source import Document, Limits, parse, read_text
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,75 @@ class Result:
     node_grads: dict[str, np.ndarray]
 
 
-class Graph:
-    """A loaded, validated graph, compiled once and runnable many times."""
+class NodeRef(str):
+    """The name of an input or node made by the builder; pass it to later gates."""
 
-    def __init__(self, definition: GraphDef, registry: Registry, limits: Limits):
-        self.definition = definition
-        self.registry = registry
-        self.limits = limits
-        self.plan: Plan = compile_plan(definition)
+
+class Graph:
+    """A graph: loaded from a file with :func:`load`, or built here in Python.
+
+    Built graphs are validated exactly like files, when first run or exported.
+
+    >>> g = Graph("simple", doc="f = (x + y) z")
+    >>> x, y, z = g.input("x", -2.0), g.input("y", 5.0), g.input("z", -4.0)
+    >>> q = g.add(x, y, name="q")
+    >>> f = g.mul(q, z, name="f")
+    >>> r = g.run()
+    >>> float(r.value), float(r.grads["x"]), float(r.grads["z"])
+    (-12.0, -4.0, 3.0)
+    >>> print(g.to_yaml().splitlines()[8])
+      q: {op: add, in: [x, y]}
+    """
+
+    def __init__(
+        self,
+        name: str = "graph",
+        *,
+        doc: str | None = None,
+        seed: int = 0,
+        dtype: str = "float64",
+        plugins: Iterable[PluginRef] = (),
+        limits: Limits | None = None,
+    ):
+        self.registry = load_registry(plugins)
+        self.limits = limits or Limits()
+        self._data: dict[str, Any] = {"graphgrad": 1, "name": name}
+        self._data.update({k: v for k, v in (("doc", doc), ("seed", seed)) if v})
+        if dtype != "float64":
+            self._data["dtype"] = dtype
+        self._data.update(inputs={}, nodes={})
+        self._definition: GraphDef | None = None
+        self._plan: Plan | None = None
+
+    @classmethod
+    def from_definition(
+        cls, definition: GraphDef, registry: Registry, limits: Limits, data: dict | None = None
+    ) -> Graph:
+        """A graph around an already validated definition (what :func:`load` returns)."""
+        graph = cls.__new__(cls)
+        graph.registry, graph.limits = registry, limits
+        graph._data = data if data is not None else {}
+        graph._definition, graph._plan = definition, compile_plan(definition)
+        return graph
+
+    @property
+    def definition(self) -> GraphDef:
+        """The validated graph (built and checked on first use after a change)."""
+        if self._definition is None:
+            data = dict(self._data)
+            if "output" not in data:
+                data["output"] = next(reversed(data["nodes"] or data["inputs"]), "")
+            doc = Document(data=data, path=f"<graph {data.get('name', 'graph')}>")
+            self._definition = build_graph(doc, self.registry, self.limits, name=data.get("name", "graph"))
+            self._plan = None
+        return self._definition
+
+    @property
+    def plan(self) -> Plan:
+        """The compiled plan that runs the graph."""
+        if self._plan is None:
+            self._plan = compile_plan(self.definition)
+        return self._plan
 
     @property
     def name(self) -> str:
@@ -74,9 +137,14 @@ class Graph:
     def output(self) -> str:
         return self.definition.output
 
+    @output.setter
+    def output(self, name: str) -> None:
+        self._change()["output"] = str(name)
+
     def with_inputs(self, inputs: Mapping[str, Any]) -> Graph:
         """A copy with input values replaced, validated (shapes, labels) as at load."""
-        return Graph(self.definition.with_inputs(inputs, self.limits), self.registry, self.limits)
+        changed = self.definition.with_inputs(inputs, self.limits)
+        return Graph.from_definition(changed, self.registry, self.limits)
 
     def run(self, inputs: Mapping[str, Any] | None = None) -> Result:
         """Forward, then backward from the output seeded with ones.
@@ -90,6 +158,90 @@ class Graph:
             values = engine.forward(plan, list(plan.initial))
             grads = engine.backward(plan, values)
         return _result(target.definition, plan, values, grads)
+
+    # Building
+
+    def _change(self) -> dict[str, Any]:
+        if not self._data:
+            raise GraphgradError("this graph has no source data to change; build it with graphgrad.Graph()")
+        self._definition = self._plan = None
+        return self._data
+
+    def input(
+        self,
+        name: str,
+        value: Any = None,
+        *,
+        shape: list[int] | None = None,
+        init: str | None = None,
+        dtype: str | None = None,
+        grad: bool | None = None,
+        doc: str | None = None,
+        **params: Any,
+    ) -> NodeRef:
+        """Add an input: a value (number, list or array), or ``shape`` and ``init``."""
+        if value is not None:
+            array = np.asarray(value)
+            spec: dict[str, Any] = {"value": array.tolist()}
+            if dtype is not None or array.dtype.kind in "biu":
+                spec["dtype"] = dtype or ("bool" if array.dtype.kind == "b" else "int64")
+        else:
+            spec = {"shape": list(shape or []), "init": init or "zeros", **params}
+            if dtype is not None:
+                spec["dtype"] = dtype
+        spec.update({k: v for k, v in (("grad", grad), ("doc", doc)) if v is not None})
+        plain = list(spec) == ["value"] and not isinstance(spec["value"], bool)
+        self._change()["inputs"][name] = spec["value"] if plain else spec
+        return NodeRef(name)
+
+    def node(
+        self, op: str, *args: Any, name: str | None = None, doc: str | None = None, **attrs: Any
+    ) -> NodeRef:
+        """Add a node applying gate ``op`` to ``args`` (names or numbers)."""
+        data = self._change()
+        if name is None:
+            count = sum(1 for n in data["nodes"] if n.startswith(f"{op}_"))
+            name = f"{op}_{count + 1}"
+        entry: dict[str, Any] = {"op": op, "in": [a if isinstance(a, str) else _number(a) for a in args]}
+        entry.update(attrs)
+        if doc:
+            entry["doc"] = doc
+        data["nodes"][name] = entry
+        return NodeRef(name)
+
+    def __getattr__(self, op: str) -> Any:
+        registry = self.__dict__.get("registry")
+        if registry is None or op.startswith("_") or op not in registry:
+            raise AttributeError(f"{type(self).__name__!s} has no attribute or gate {op!r}")
+        return functools.partial(self.node, op)
+
+    def set_expect(self, value: Any = None, grads: Mapping[str, Any] | None = None) -> None:
+        """Known answers, compared by ``graphgrad check`` and ``run``."""
+        expect: dict[str, Any] = {}
+        if value is not None:
+            expect["value"] = np.asarray(value).tolist()
+        if grads:
+            expect["grads"] = {k: np.asarray(v).tolist() for k, v in grads.items()}
+        self._change()["expect"] = expect
+
+    def to_yaml(self) -> str:
+        """The graph in the file format (validated first)."""
+        return self.export("yaml")
+
+    def export(self, fmt: str, **options: Any) -> str:
+        """The graph in a registered format: yaml, json, dot, mermaid, python, ..."""
+        return self.registry.exporter(fmt).cls(**options).export(self)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the graph as a YAML (or, for .json, JSON) graph file."""
+        fmt = "json" if Path(path).suffix == ".json" else "yaml"
+        Path(path).write_text(self.export(fmt))
+
+
+def _number(value: Any) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise GraphgradError(f"a gate argument is a name or a number, not {value!r}")
+    return value.item() if isinstance(value, np.number) else value
 
 
 def _result(graph: GraphDef, plan: Plan, values: list, grads: list) -> Result:
@@ -125,4 +277,5 @@ def load(
         path, stem = os.fspath(source), Path(source).stem
         text = read_text(path, limits)
     doc = parse(text, path, limits)
-    return Graph(build_graph(doc, registry, limits, name=stem), registry, limits)
+    definition = build_graph(doc, registry, limits, name=stem)
+    return Graph.from_definition(definition, registry, limits, data=doc.data)

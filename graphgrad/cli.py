@@ -407,8 +407,8 @@ def _worst_error(report: FileReport) -> float:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--to", "fmt", required=True, metavar="FORMAT", help="yaml, json, dot, mermaid, python, or a plugin's.")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None, help="Write here, not stdout.")
+@click.option("--to", "fmt", required=True, metavar="FORMAT", help="yaml, json, dot, mermaid, python, ...")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="Write here, not stdout.")
 @click.option("--values", is_flag=True, help="dot, mermaid: label edges with values and gradients.")
 @common
 def export(file: str, fmt: str, out: str | None, values: bool, plugins, limits) -> None:
@@ -429,7 +429,7 @@ def export(file: str, fmt: str, out: str | None, values: bool, plugins, limits) 
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), required=True, help="OUT.svg, .png or .pdf")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), required=True, help="OUT.svg|png|pdf")
 @click.option("--no-values", is_flag=True, help="Draw the graph alone, without values and gradients.")
 @common
 def render(file: str, out: str, no_values: bool, plugins, limits) -> None:
@@ -449,7 +449,7 @@ def render(file: str, out: str, no_values: bool, plugins, limits) -> None:
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--node", "only", default=None, metavar="NAME", help="Explain this node only.")
-@click.option("--paths", "paths_of", default=None, metavar="INPUT", help="Sum of path products for a scalar input.")
+@click.option("--paths", "paths_of", metavar="INPUT", help="Sum of path products for a scalar input.")
 @click.option("--full", is_flag=True, help="Show arrays whole, not summarised.")
 @common
 def explain(file: str, only: str | None, paths_of: str | None, full: bool, plugins, limits) -> None:

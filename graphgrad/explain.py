@@ -48,8 +48,11 @@ def explain_rows(flow: Flow, *, only: str | None = None, full: bool = False) -> 
             continue
         pattern = PATTERNS.get(e.op, "")
         same, previous = e.target == previous, e.target
-        head = ("", "", "", "") if same else (e.target, e.op, fmt(values[e.target], full), fmt(e.upstream, full))
-        rows.append(Row(*head, e.source, fmt(e.local, full), fmt(e.downstream, full), "" if same else pattern))
+        head = ("", "", "", "")
+        if not same:
+            head = (e.target, e.op, fmt(values[e.target], full), fmt(e.upstream, full))
+        tail = (e.source, fmt(e.local, full), fmt(e.downstream, full), "" if same else pattern)
+        rows.append(Row(*head, *tail))
     for name in fanout if only is None else ():
         parts = flow.into(name)
         total = sum(np.asarray(p.downstream) for p in parts)

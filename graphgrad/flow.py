@@ -56,8 +56,8 @@ def gradient_flow(graph: Graph, result: Result | None = None) -> Flow:
     """Every edge's local and downstream gradient for one run of ``graph``.
 
     >>> import graphgrad
-    >>> g = graphgrad.load("graphgrad: 1\ninputs: {x: -2, y: 5, z: -4}\nnodes:\n"
-    ...                    "  q: {op: add, in: [x, y]}\n  f: {op: mul, in: [q, z]}\noutput: f\n")
+    >>> g = graphgrad.load("graphgrad: 1\\ninputs: {x: -2, y: 5, z: -4}\\nnodes:\\n"
+    ...                    "  q: {op: add, in: [x, y]}\\n  f: {op: mul, in: [q, z]}\\noutput: f\\n")
     >>> [(e.source, e.target, float(e.local), float(e.downstream)) for e in gradient_flow(g).edges]
     [('q', 'f', -4.0, -4.0), ('z', 'f', 3.0, 3.0), ('x', 'q', 1.0, -4.0), ('y', 'q', 1.0, -4.0)]
     """

@@ -56,7 +56,8 @@ def load_results(path: str | Path) -> Result:
     """Read a results file written by ``graphgrad run --save``.
 
     >>> import graphgrad, tempfile, os
-    >>> r = graphgrad.load("graphgrad: 1\\ninputs: {x: 3}\\nnodes:\\n  f: {op: square, in: [x]}\\noutput: f\\n").run()
+    >>> text = "graphgrad: 1\\ninputs: {x: 3}\\nnodes:\\n  f: {op: square, in: [x]}\\noutput: f\\n"
+    >>> r = graphgrad.load(text).run()
     >>> out = os.path.join(tempfile.mkdtemp(), "r.json")
     >>> save_results(r, out, name="sq", file="<text>")
     >>> back = load_results(out)

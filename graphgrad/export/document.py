@@ -15,7 +15,8 @@ def to_document(graph: GraphDef) -> dict[str, Any]:
     """The graph as plain data that loads back to the same graph.
 
     >>> import graphgrad
-    >>> g = graphgrad.load("graphgrad: 1\\ninputs: {x: 2}\\nnodes:\\n  f: {op: pow, in: [x], exponent: 3}\\noutput: f\\n")
+    >>> text = "graphgrad: 1\\ninputs: {x: 2}\\nnodes:\\n  f: {op: pow, in: [x], exponent: 3}\\noutput: f\\n"
+    >>> g = graphgrad.load(text)
     >>> to_document(g.definition)["nodes"]
     {'f': {'op': 'pow', 'in': ['x'], 'exponent': 3.0}}
     """

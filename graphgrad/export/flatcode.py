@@ -235,7 +235,7 @@ def identifiers(names: list[str]) -> dict[str, str]:
 
 def flat_code(graph) -> str:
     """The module text for a loaded graph (see the module docstring)."""
-    d, plan = graph.definition, graph.plan
+    d = graph.definition
     missing = sorted({n.op for n in d.nodes.values() if n.op not in FORWARD})
     if missing:
         plugins = ", ".join(f"{op} ({graph.registry[op].plugin})" for op in missing)
@@ -286,7 +286,8 @@ def _backward(ctx: _Ctx, graph, ids: dict[str, str], scalar: str) -> list[str]:
 
 def _grad_or_zero(ids: dict[str, str], name: str, body: list[str]) -> str:
     target = f"grad_{ids[name]}"
-    return target if any(line.lstrip().startswith(f"{target} =") for line in body) else f"np.zeros_like({ids[name]})"
+    assigned = any(line.lstrip().startswith(f"{target} =") for line in body)
+    return target if assigned else f"np.zeros_like({ids[name]})"
 
 
 def _is_init(raw) -> bool:
@@ -305,7 +306,8 @@ def _input_code(name: str, raw, value: np.ndarray, seed: int) -> str:
         elif init == "uniform":
             call = f"uniform({raw.get('low', -1.0)!r}, {raw.get('high', 1.0)!r}, {shape})"
         else:
-            return f"_stream({seed}, {name!r}).integers({raw.get('low', 0)!r}, {raw['high']!r}, {shape}, dtype=np.int64)"
+            low, high = raw.get("low", 0), raw["high"]
+            return f"_stream({seed}, {name!r}).integers({low!r}, {high!r}, {shape}, dtype=np.int64)"
         return f"_stream({seed}, {name!r}).{call}.astype(np.{dtype})"
     return f"np.array({value.tolist()!r}, dtype=np.{value.dtype.name})"
 
