@@ -179,11 +179,17 @@ class Graph:
         doc: str | None = None,
         **params: Any,
     ) -> NodeRef:
-        """Add an input: a value (number, list or array), or ``shape`` and ``init``."""
+        """Add an input: a value (number, list or array), or ``shape`` and ``init``.
+
+        Python numbers and lists take the file's float dtype, as in a file; a NumPy
+        array of ints or bools keeps its kind (int64, bool), as labels need.
+        """
         if value is not None:
             array = np.asarray(value)
             spec: dict[str, Any] = {"value": array.tolist()}
-            if dtype is not None or array.dtype.kind in "biu":
+            if dtype is not None or (
+                isinstance(value, np.ndarray | np.generic) and array.dtype.kind in "biu"
+            ):
                 spec["dtype"] = dtype or ("bool" if array.dtype.kind == "b" else "int64")
         else:
             spec = {"shape": list(shape or []), "init": init or "zeros", **params}

@@ -31,6 +31,7 @@ from .jsonout import clean, dumps, to_json
 from .junit import write_junit
 from .plugins import load_registry
 from .render import draw
+from .results import save_results
 from .schema import graph_schema
 from .source import Limits
 from .spec import did_you_mean
@@ -83,6 +84,14 @@ def common(command: Callable) -> Callable:
     return wrapper
 
 
+def _console() -> Console:
+    """Stdout for tables: as wide as the terminal, or 160 columns when piped."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)
+    return console
+
+
 def _errors(issues: list) -> None:
     for issue in issues:
         click.echo(str(issue), err=True)
@@ -113,11 +122,20 @@ def main() -> None:
     metavar="NAME=VALUE",
     help="Replace an input's value (a number or a JSON list; repeatable).",
 )
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="OUT.yaml|OUT.json",
+    help="Also write the value, every node's value and every gradient, dtypes kept.",
+)
 @common
-def run(file: str, as_json: bool, sets: tuple[str, ...], plugins, limits) -> None:
+def run(file: str, as_json: bool, sets: tuple[str, ...], save: str | None, plugins, limits) -> None:
     """Run FILE forward and backward; print the output value and the gradients."""
     graph = load(file, plugins=plugins, limits=limits)
     result = graph.run(inputs=_parse_sets(sets) or None)
+    if save:
+        save_results(result, save, name=graph.name, file=file)
     mismatches = []
     if graph.definition.expected is not None:
         mismatches = compare(graph.definition.expected, result.value, result.grads)
@@ -156,7 +174,7 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _print_run(graph: Graph, result) -> None:
-    console = Console(highlight=False)
+    console = _console()
     console.print(f"{graph.name}: {result.output} = {_fmt(result.value)}")
     table = Table("input", "shape", "gradient", title=None, box=None, pad_edge=False)
     for name, grad in result.grads.items():
@@ -251,7 +269,7 @@ def gates(as_json: bool, run_check: bool, plugins, limits) -> None:
             for k, a in r["attributes"].items()
         )
         table.add_row(r["op"], r["inputs"], attrs, r["plugin"], r["doc"])
-    Console().print(table)
+    _console().print(table)
 
 
 def _check_gates(registry, as_json: bool) -> None:
@@ -282,7 +300,7 @@ def _check_gates(registry, as_json: bool) -> None:
         for r in sorted(results, key=lambda r: (r.passed, -r.worst)):
             verdict = "passed" if r.passed else ("skipped: " + r.skipped if r.skipped else "FAILED")
             table.add_row(r.op, r.plugin, str(r.cases), f"{r.worst:.2g}", verdict)
-        Console(highlight=False).print(table)
+        _console().print(table)
         for r in results:
             for failure in r.failures:
                 click.echo(f"{r.op} ({r.plugin}): {failure.strip()}")
@@ -397,7 +415,7 @@ def _print_check(reports: list[FileReport], counts: dict[str, int]) -> None:
         )
     if len(ranked) > SUMMARY_ROWS:
         table.add_row(f"... {len(ranked) - SUMMARY_ROWS} more", "", "", "", "", "")
-    Console(highlight=False).print(table)
+    _console().print(table)
     click.echo(f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors")
 
 
@@ -459,7 +477,7 @@ def explain(file: str, only: str | None, paths_of: str | None, full: bool, plugi
     if only is not None and only not in graph.definition.nodes:
         hint = did_you_mean(only, list(graph.definition.nodes))
         raise click.BadParameter(f"no node named '{only}'{hint}", param_hint="--node")
-    console = Console(highlight=False)
+    console = _console()
     if paths_of is not None:
         _print_paths(console, flow, paths_of)
         return
