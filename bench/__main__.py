@@ -10,6 +10,7 @@ import argparse
 import json
 import statistics
 import time
+import types
 
 import numpy as np
 from rich.console import Console
@@ -149,9 +150,39 @@ def check_suite(args: argparse.Namespace) -> None:
     print(json.dumps({"bench": "check_jobs", **batch}))
 
 
+def bench_flat(text: str, label: str, repeats: int) -> dict:
+    """The engine against its own flat gradient code (graphgrad export --to python)."""
+    graph = graphgrad.load(text)
+    module = types.ModuleType("flat")
+    exec(compile(graph.export("python"), "<flat>", "exec"), module.__dict__)
+    values = module.inputs()
+    value, _ = module.forward_backward(**values)
+    assert np.allclose(value, graph.run().value)
+    flat_s = median_time(lambda: module.forward_backward(**values), repeats)
+    run_s = median_time(graph.run, repeats)
+    return {
+        "workload": f"{label}: engine vs its flat code",
+        "graphgrad_s": run_s,
+        "flat_code_s": flat_s,
+        "engine_over_flat": run_s / flat_s,
+    }
+
+
 def engine_suite(args: argparse.Namespace) -> None:
     rows = [bench_scalar(args.nodes, args.repeats)]
     rows += [bench_net(b, args.repeats) for b in (64, 1024)]
+    flat = [
+        bench_flat(scalar_dag_text(10_000), "scalar DAG, 13333 nodes", args.repeats),
+        bench_flat(two_layer_svm(64, 3072, 100, 10), "two-layer net, batch 64", args.repeats),
+    ]
+    table = Table("workload", "engine", "flat code", "engine / flat")
+    for r in flat:
+        table.add_row(
+            r["workload"], f"{r['graphgrad_s'] * 1e3:.2f} ms", f"{r['flat_code_s'] * 1e3:.2f} ms",
+            f"{r['engine_over_flat']:.2f}x",
+        )
+    Console().print(table)
+    print(json.dumps({"bench": "flat_code", "results": flat}))
     table = Table("workload", "graphgrad", "floor", "ratio", "per node", "load per node")
     for r in rows:
         table.add_row(

@@ -78,19 +78,26 @@ def _svm_loss_grad(g, s, y, margin):
     active[rows, y1] = -active.sum(axis=1)
     return g * active.reshape(s.shape) / len(y1)
 ''',
-    "_matmul_grads": '''
-def _matmul_grads(g, a, b):
-    """The gradients of a @ b, vectors and batches included."""
+    "_matmul_2d": '''
+def _matmul_2d(g, a, b):
+    """a and b as matrices and g to match: numpy.matmul's treatment of vectors."""
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
-    g2 = g
     if a.ndim == 1:
-        g2 = np.expand_dims(g2, -2 if b.ndim > 1 else -1)
+        g = np.expand_dims(g, -2 if b.ndim > 1 else -1)
     if b.ndim == 1:
-        g2 = np.expand_dims(g2, -1)
-    ga = _sum_to(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
-    gb = _sum_to(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
-    return ga, gb
+        g = np.expand_dims(g, -1)
+    return g, a2, b2
+''',
+    "_matmul_grad_a": '''
+def _matmul_grad_a(g, a, b):
+    g2, a2, b2 = _matmul_2d(g, a, b)
+    return _sum_to(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+''',
+    "_matmul_grad_b": '''
+def _matmul_grad_b(g, a, b):
+    g2, a2, b2 = _matmul_2d(g, a, b)
+    return _sum_to(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
 ''',
 }
 NEEDS = {
@@ -98,7 +105,8 @@ NEEDS = {
     "_cross_entropy_grad": ["_softmax"],
     "_svm_loss": ["_svm_margins"],
     "_svm_loss_grad": ["_svm_margins"],
-    "_matmul_grads": ["_sum_to"],
+    "_matmul_grad_a": ["_matmul_2d", "_sum_to"],
+    "_matmul_grad_b": ["_matmul_2d", "_sum_to"],
 }
 BROADCASTING = {"add", "sub", "mul", "div", "max", "min"}
 
@@ -198,8 +206,8 @@ BACKWARD: dict[str, Template] = {
     "sum": lambda c, n, a, out, g: [_reduce_back(c, n, a[0], g, mean=False)],
     "mean": lambda c, n, a, out, g: [_reduce_back(c, n, a[0], g, mean=True)],
     "matmul": lambda c, n, a, out, g: [
-        f"{c.use('_matmul_grads')}({g}, {a[0]}, {a[1]})[0]",
-        f"_matmul_grads({g}, {a[0]}, {a[1]})[1]",
+        f"{c.use('_matmul_grad_a')}({g}, {a[0]}, {a[1]})",
+        f"{c.use('_matmul_grad_b')}({g}, {a[0]}, {a[1]})",
     ],
     "transpose": lambda c, n, a, out, g: [
         f"np.transpose({g}, {[int(i) for i in np.argsort(n.gate._perm(c.ndim(n.args[0])))]})"
