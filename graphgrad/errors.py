@@ -29,6 +29,15 @@ class Issue:
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.column}: {self.message}"
 
+    @property
+    def exceeds_limit(self) -> bool:
+        """Whether the file is refused for a limit (size, depth, aliases, nodes, elements)
+        rather than for being malformed; the service answers 422 instead of 400."""
+        return LIMIT_MARK in self.message
+
+
+LIMIT_MARK = "(raise it with --max-"
+
 
 class GraphgradError(Exception):
     """Base of every error graphgrad raises on purpose."""

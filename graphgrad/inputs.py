@@ -145,7 +145,8 @@ def to_array(
             break
         probe = probe[0]
     if math.prod(shape) > limits.max_elements:
-        raise _fail(doc, loc, f"{who}: more than {limits.max_elements} elements")
+        msg = f"{who}: more than {limits.max_elements} elements (raise it with --max-elements)"
+        raise _fail(doc, loc, msg)
     todo = [(data, loc, 0)]
     while todo:
         item, at, depth = todo.pop()

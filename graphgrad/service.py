@@ -1,0 +1,207 @@
+"""The HTTP service: what the command line does, over HTTP, safe to face untrusted input.
+
+A thin shell: the body limit is enforced at the ASGI level (declared and chunked bodies
+alike), the work runs in worker processes (:mod:`graphgrad.service_pool`), and every
+error is ``application/problem+json`` (RFC 9457) with the command line's located
+messages. Plugins are chosen when the server starts, never by a request.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .plugins import load_registry
+from .schema import graph_schema
+from .service_pool import PoolSettings, Saturated, TimedOut, WorkerDied, WorkerPool
+
+MAX_BODY = 4 * 1024 * 1024
+PROBLEM = "application/problem+json"
+
+
+def _problem(status: int, title: str, detail: str, headers: dict | None = None, **extra: Any) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return Response(json.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a body over ``limit`` bytes with 413, whether its size is
+    declared (Content-Length) or it arrives in chunks; the app sees a replayed body."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._refuse(scope, receive, send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return await self._refuse(scope, receive, send)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send):
+        detail = f"the request body is over the limit of {self.limit} bytes"
+        response = _problem(413, "Request body too large", detail)
+        await response(scope, receive, send)
+
+
+def _body(schema: dict) -> dict:
+    """The OpenAPI request body: a graph file as YAML text or as JSON data."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/yaml": {"schema": {"type": "string"}},
+                "application/json": {"schema": schema},
+            },
+        }
+    }
+
+
+def _responses(*codes: int) -> dict:
+    problem = {"content": {PROBLEM: {"schema": {"type": "object"}}}}
+    text = {
+        400: "not a valid graph (located messages in errors)",
+        413: "body too large",
+        422: "a limit was exceeded, or a gate failed",
+        503: "saturated: retry after Retry-After seconds",
+        504: "the computation ran past its time limit and was stopped",
+    }
+    return {code: {"description": text[code], **problem} for code in codes}
+
+
+def create_app(
+    *,
+    plugins: tuple[str, ...] = (),
+    workers: int = 2,
+    queue: int = 16,
+    timeout: float = 30.0,
+    max_body: int = MAX_BODY,
+    limits=None,
+) -> FastAPI:
+    """The service, with its worker pool started and stopped by the app's lifespan."""
+    from .source import Limits
+
+    settings = PoolSettings(workers, queue, timeout, tuple(plugins), limits or Limits())
+    registry = load_registry(plugins)
+    schema = graph_schema(registry)
+    schema.pop("$schema", None)
+    pool = WorkerPool(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await pool.start()
+        yield
+        await pool.stop()
+
+    app = FastAPI(title="graphgrad", version=__version__, lifespan=lifespan)
+    app.state.pool = pool
+    errors = _responses(400, 413, 422, 503, 504)
+
+    async def work(kind: str, request: Request, options: dict) -> Response:
+        body = await request.body()
+        try:
+            status, media, payload = await pool.submit((kind, body, options))
+        except Saturated:
+            return _problem(
+                503, "Saturated", "every worker is busy and the queue is full", {"Retry-After": "1"}
+            )
+        except TimedOut:
+            detail = f"the computation ran past {settings.timeout:g} s and was stopped"
+            return _problem(504, "Time limit exceeded", detail)
+        except WorkerDied:
+            return _problem(422, "The computation crashed its worker", "a gate crashed the process")
+        return Response(payload, status_code=status, media_type=media)
+
+    @app.post("/v1/validate", openapi_extra=_body(schema), responses=errors)
+    async def validate(request: Request) -> Response:
+        """Validate a graph file: the JSON of `graphgrad validate --json`."""
+        return await work("validate", request, {})
+
+    @app.post("/v1/run", openapi_extra=_body(schema), responses=errors)
+    async def run(request: Request) -> Response:
+        """Forward and backward: the JSON of `graphgrad run --json`."""
+        return await work("run", request, {})
+
+    @app.post("/v1/check", openapi_extra=_body(schema), responses=errors)
+    async def check(request: Request, checker: str | None = Query(None, max_length=64)) -> Response:
+        """Numerical gradient checks: the JSON of `graphgrad check --json`."""
+        return await work("check", request, {"checker": checker})
+
+    @app.post("/v1/export", openapi_extra=_body(schema), responses=errors)
+    async def export(
+        request: Request, to: str = Query("yaml", max_length=64), values: bool = Query(False)
+    ) -> Response:
+        """The graph in another format (yaml, json, dot, mermaid, python, ...)."""
+        return await work("export", request, {"to": to, "values": values})
+
+    @app.get("/v1/gates")
+    async def gates() -> dict:
+        """The registered gates with their attribute schemas and plugins."""
+        return {
+            "gates": [
+                {
+                    "op": g.op,
+                    "inputs": str(g.arity),
+                    "plugin": g.plugin,
+                    "attributes": g.cls.model_json_schema(by_alias=True),
+                }
+                for g in registry
+            ]
+        }
+
+    @app.get("/v1/checkers")
+    async def checkers() -> dict:
+        """The registered checkers with their option schemas and plugins."""
+        return {
+            "checkers": [
+                {"name": c.name, "plugin": c.plugin, "options": c.cls.model_json_schema()}
+                for c in registry.checkers()
+            ]
+        }
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        """Liveness: answers at once, whatever the workers are doing."""
+        return {"status": "ok"}
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(request: Request, exc: RequestValidationError) -> Response:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _problem(400, "Bad request", detail)
+
+    app.add_middleware(BodyLimit, limit=max_body)
+    return app

@@ -1,0 +1,210 @@
+"""The HTTP service: endpoints, problems, limits, saturation, time limits, schemathesis
+and a bounded load test, all on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from bench.load import run_load
+from tests.conftest import GRAPHS, ROOT
+
+SIMPLE = (GRAPHS / "simple.yaml").read_bytes()
+YAML = {"content-type": "application/yaml"}
+
+SLOW = '''
+import time
+import graphgrad
+
+class Slow(graphgrad.Gate):
+    """Sleeps as long as its input says: a stand-in for an expensive computation."""
+    op = "slow"
+
+    def shape(self, x):
+        return x
+
+    def forward(self, x):
+        time.sleep(float(x))
+        return x
+
+    def backward(self, grad, out, x):
+        return (grad,)
+
+@graphgrad.hookimpl
+def graphgrad_gates():
+    return [Slow]
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(*args: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphgrad", "serve", "--port", str(port), *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"the service did not start: {proc.stdout.read().decode()}")
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, base = _start("--workers", "2", "--queue", "16", "--timeout", "10",
+                        "--max-body-bytes", "65536", "--max-elements", "1000000")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    plugin = tmp_path_factory.mktemp("slow") / "slow.py"
+    plugin.write_text(SLOW)
+    proc, base = _start("--workers", "1", "--queue", "0", "--timeout", "1", "--plugins", str(plugin))
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_run_gives_the_lectures_numbers(server):
+    r = httpx.post(f"{server}/v1/run", content=SIMPLE, headers=YAML)
+    assert r.status_code == 200
+    assert r.json() == {"file": "body", "name": "simple", "output": "f", "value": -12.0,
+                        "grads": {"x": -4.0, "y": -4.0, "z": 3.0}}
+
+
+def test_json_bodies_are_graphs_too(server):
+    doc = {"graphgrad": 1, "inputs": {"x": 3}, "nodes": {"f": {"op": "square", "in": ["x"]}}, "output": "f"}
+    r = httpx.post(f"{server}/v1/run", json=doc)
+    assert r.status_code == 200 and r.json()["grads"] == {"x": 6.0}
+
+
+def test_a_bad_graph_is_a_located_problem(server):
+    body = b"graphgrad: 1\ninputs: {x: 1}\nnodes:\n  f: {op: mull, in: [x, x]}\noutput: f\n"
+    r = httpx.post(f"{server}/v1/check", content=body, headers=YAML)
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["status"] == 400
+    assert problem["errors"] == ["body:4:11: node 'f': unknown op 'mull' (did you mean 'mul'?)"]
+
+
+def test_bodies_over_the_limit_are_413_declared_or_chunked(server):
+    big = b"#" * 70_000
+    assert httpx.post(f"{server}/v1/run", content=big).status_code == 413
+
+    def chunks():
+        for _ in range(70):
+            yield b"#" * 1000
+
+    r = httpx.post(f"{server}/v1/run", content=chunks())
+    assert r.status_code == 413 and r.json()["title"] == "Request body too large"
+
+
+def test_a_limit_is_422(server):
+    body = b"graphgrad: 1\ninputs:\n  w: {shape: [2000, 1000], init: normal}\nnodes: {}\noutput: w\n"
+    r = httpx.post(f"{server}/v1/run", content=body, headers=YAML)
+    assert r.status_code == 422 and "over the limit of 1000000" in r.json()["detail"]
+
+
+def test_check_and_export(server):
+    r = httpx.post(f"{server}/v1/check?checker=complex_step", content=SIMPLE, headers=YAML)
+    doc = r.json()
+    assert r.status_code == 200 and doc["passed"] == 1
+    assert {c["checker"] for c in doc["files"][0]["checks"]} == {"complex_step"}
+    r = httpx.post(f"{server}/v1/export?to=python", content=SIMPLE, headers=YAML)
+    assert r.status_code == 200 and "grad_q = grad_f * z" in r.text
+    r = httpx.post(f"{server}/v1/export?to=dot&values=true", content=SIMPLE, headers=YAML)
+    assert 'color="red">-4<' in r.text
+    assert httpx.post(f"{server}/v1/export?to=gif", content=SIMPLE).status_code == 400
+
+
+def test_registry_endpoints_and_docs(server):
+    gates = {g["op"]: g for g in httpx.get(f"{server}/v1/gates").json()["gates"]}
+    assert gates["pow"]["attributes"]["required"] == ["exponent"]
+    checkers = {c["name"] for c in httpx.get(f"{server}/v1/checkers").json()["checkers"]}
+    assert {"central", "directional", "complex_step"} <= checkers
+    assert httpx.get(f"{server}/openapi.json").json()["info"]["title"] == "graphgrad"
+    assert httpx.get(f"{server}/docs").status_code == 200
+    missing = httpx.get(f"{server}/v2/run")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+def test_a_computation_past_its_limit_is_stopped_and_504(slow_server):
+    body = b"graphgrad: 1\ninputs: {x: 5.0}\nnodes:\n  f: {op: slow, in: [x]}\noutput: f\n"
+    start = time.perf_counter()
+    r = httpx.post(f"{slow_server}/v1/run", content=body, headers=YAML, timeout=30)
+    assert r.status_code == 504 and time.perf_counter() - start < 4
+    # the worker was killed and replaced: the next request is served
+    quick = body.replace(b"5.0", b"0.0")
+    for _ in range(50):
+        r = httpx.post(f"{slow_server}/v1/run", content=quick, headers=YAML, timeout=30)
+        if r.status_code == 200:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 200
+
+
+def test_saturation_is_503_with_retry_after_and_healthz_stays_quick(slow_server):
+    body = b"graphgrad: 1\ninputs: {x: 0.8}\nnodes:\n  f: {op: slow, in: [x]}\noutput: f\n"
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=slow_server, timeout=30) as client:
+            busy = asyncio.create_task(client.post("/v1/run", content=body, headers=YAML))
+            await asyncio.sleep(0.2)
+            start = time.perf_counter()
+            health = await client.get("/healthz")
+            health_ms = (time.perf_counter() - start) * 1e3
+            refused = await client.post("/v1/run", content=body, headers=YAML)
+            return await busy, health, health_ms, refused
+
+    first, health, health_ms, refused = asyncio.run(scenario())
+    assert first.status_code == 200 and health.status_code == 200 and health_ms < 100
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+
+
+@pytest.fixture(scope="module")
+def api_schema(server):
+    return schemathesis.openapi.from_url(f"{server}/openapi.json")
+
+
+api = schemathesis.pytest.from_fixture("api_schema")
+
+
+@api.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_schemathesis_finds_no_server_error(case):
+    """Every endpoint, generated inputs (graphs from the JSON Schema among them): no 5xx
+    but the documented 503 and 504."""
+    response = case.call(timeout=30)
+    assert response.status_code < 500 or response.status_code in (503, 504), response.text[:300]
+    case.validate_response(response, checks=[not_a_server_error]) if response.status_code < 500 else None
+
+
+def test_load_on_loopback(server, tmp_path):
+    figures = asyncio.run(run_load(server, total=2000, concurrency=16))
+    print(json.dumps(figures))
+    assert set(figures["statuses"]) <= {200, 400, 413, 422, 503, 504}
+    assert figures["statuses"].get(200, 0) > 0 and figures["statuses"].get(413, 0) > 0
+    assert figures["healthz_max_ms"] < 100
