@@ -21,6 +21,7 @@ from .api import load
 from .errors import GraphFileError, GraphgradError
 from .source import Limits
 from .verify import FileReport, check_graph
+from .workers import ProcessWorker
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,7 @@ def _worker(conn: Connection, options: BatchOptions) -> None:
 
 @dataclass
 class _Slot:
-    process: mp.process.BaseProcess
-    conn: Connection
+    worker: ProcessWorker
     task: tuple[int, str] | None = None
     started: float = 0.0
 
@@ -104,11 +104,7 @@ class _Pool:
         self.context = mp.get_context("fork" if "fork" in methods else "spawn")
 
     def _spawn(self) -> _Slot:
-        parent, child = self.context.Pipe()
-        process = self.context.Process(target=_worker, args=(child, self.options), daemon=True)
-        process.start()
-        child.close()
-        return _Slot(process, parent)
+        return _Slot(ProcessWorker(self.context, _worker, self.options))
 
     def run(self, tasks, results, on_result) -> list[tuple[int, str]]:
         pending = list(reversed(tasks))
@@ -118,23 +114,24 @@ class _Pool:
             while True:
                 for i, slot in enumerate(slots):
                     if slot.task is None and pending:
-                        if not slot.process.is_alive():
+                        if not slot.worker.alive():
                             slots[i] = slot = self._spawn()
                         slot.task, slot.started = pending.pop(), time.monotonic()
-                        slot.conn.send(slot.task)
+                        slot.worker.conn.send(slot.task)
                 busy = [s for s in slots if s.task is not None]
                 if not busy:
                     return failed
-                ready = wait([s.conn for s in busy], timeout=self._next_deadline(busy))
+                ready = wait([s.worker.conn for s in busy], timeout=self._next_deadline(busy))
                 for slot in busy:
-                    if slot.conn in ready:
+                    if slot.worker.conn in ready:
                         self._receive(slot, results, on_result, failed)
                     elif time.monotonic() - slot.started > self.options.timeout:
                         failed.append((slot.task[0], f"timed out after {self.options.timeout:g} s"))
-                        self._kill(slot)
+                        slot.worker.kill()
+                        slot.task = None
         finally:
             for slot in slots:
-                self._stop(slot)
+                slot.worker.stop()
 
     def _next_deadline(self, busy: list[_Slot]) -> float:
         now = time.monotonic()
@@ -142,40 +139,13 @@ class _Pool:
 
     def _receive(self, slot: _Slot, results, on_result, failed) -> None:
         try:
-            index, report = slot.conn.recv()
+            index, report = slot.worker.conn.recv()
         except (EOFError, OSError):
-            slot.process.join(timeout=5)
-            failed.append((slot.task[0], _death(slot.process.exitcode)))
+            failed.append((slot.task[0], slot.worker.death()))
             slot.task = None
-            slot.conn.close()
+            slot.worker.conn.close()
             return
         results[index] = report
         slot.task = None
         if on_result:
             on_result(report)
-
-    def _kill(self, slot: _Slot) -> None:
-        slot.process.kill()
-        slot.process.join(timeout=5)
-        slot.conn.close()
-        slot.task = None
-
-    def _stop(self, slot: _Slot) -> None:
-        if slot.process.is_alive():
-            try:
-                slot.conn.send(None)
-            except (OSError, ValueError):
-                pass
-            slot.process.join(timeout=1)
-            if slot.process.is_alive():
-                slot.process.kill()
-                slot.process.join(timeout=5)
-
-
-def _death(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            return f"the worker process died with signal {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"the worker process died with signal {-exitcode}"
-    return f"the worker process exited with code {exitcode}"

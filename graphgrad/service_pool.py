@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .source import Limits
+from .workers import ProcessWorker
 
 NICENESS = 10
 """Workers run at a lower priority than the event loop, so that /healthz and the
@@ -64,13 +65,7 @@ def _serve(conn: Connection, settings: PoolSettings) -> None:
         conn.send(handle(*task, settings))
 
 
-class _Worker:
-    def __init__(self, context: Any, settings: PoolSettings):
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, settings), daemon=True)
-        self.process.start()
-        child.close()
-
+class _Worker(ProcessWorker):
     def wait_ready(self, timeout: float) -> None:
         if not self.conn.poll(timeout) or self.conn.recv() != "ready":
             raise RuntimeError("a service worker did not start")
@@ -84,20 +79,6 @@ class _Worker:
             return self.conn.recv()
         except EOFError:
             raise WorkerDied from None
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.join(timeout=5)
-        self.conn.close()
-
-    def stop(self) -> None:
-        try:
-            self.conn.send(None)
-        except (OSError, ValueError):
-            pass
-        self.process.join(timeout=2)
-        if self.process.is_alive():
-            self.kill()
 
 
 class WorkerPool:
@@ -113,7 +94,7 @@ class WorkerPool:
 
     async def start(self) -> None:
         for _ in range(self.settings.workers):
-            worker = _Worker(self.context, self.settings)
+            worker = _Worker(self.context, _serve, self.settings)
             self.workers.append(worker)
         for worker in self.workers:
             await asyncio.to_thread(worker.wait_ready, 120)
@@ -143,7 +124,7 @@ class WorkerPool:
 
     async def _respawn(self, dead: _Worker) -> None:
         """A fresh worker for a killed one, started in the background."""
-        fresh = _Worker(self.context, self.settings)
+        fresh = _Worker(self.context, _serve, self.settings)
         self.workers = [w for w in self.workers if w is not dead] + [fresh]
         await asyncio.to_thread(fresh.wait_ready, 120)
         self.idle.put_nowait(fresh)
