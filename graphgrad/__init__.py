@@ -1,22 +1,27 @@
-"""graphgrad: computational graphs in YAML, run forward and backward, gradients checked."""
+"""graphgrad: computational graphs in YAML, run forward and backward, gradients checked.
 
-from .api import Graph, NodeRef, Result, load
-from .checker import Checker, Verdict
-from .errors import (
-    GateRuntimeError,
-    GraphFileError,
-    GraphgradError,
-    InputError,
-    Issue,
-    PluginError,
-)
-from .exporter import Exporter
-from .gate import Gate, InputValueError, sum_to
-from .hookspecs import hookimpl
-from .results import load_results, save_results
-from .source import Limits
+The public names are imported on first use, so that ``graphgrad --version`` and
+``--help`` do not pay for NumPy, networkx and pydantic.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Graph": "api", "NodeRef": "api", "Result": "api", "load": "api",
+    "Checker": "checker", "Verdict": "checker",
+    "Exporter": "exporter",
+    "GateRuntimeError": "errors", "GraphFileError": "errors", "GraphgradError": "errors",
+    "InputError": "errors", "Issue": "errors", "PluginError": "errors",
+    "Gate": "gate", "InputValueError": "gate", "sum_to": "gate",
+    "hookimpl": "hookspecs",
+    "load_results": "results", "save_results": "results",
+    "Limits": "source",
+}
 
 __all__ = [
     "Checker",
@@ -40,3 +45,33 @@ __all__ = [
     "save_results",
     "sum_to",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'graphgrad' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from .api import Graph, NodeRef, Result, load
+    from .checker import Checker, Verdict
+    from .errors import (
+        GateRuntimeError,
+        GraphFileError,
+        GraphgradError,
+        InputError,
+        Issue,
+        PluginError,
+    )
+    from .exporter import Exporter
+    from .gate import Gate, InputValueError, sum_to
+    from .hookspecs import hookimpl
+    from .results import load_results, save_results
+    from .source import Limits

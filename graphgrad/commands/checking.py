@@ -1,0 +1,119 @@
+"""check: numerical gradient checks for one file or ten thousand."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Column, Table
+
+from ..batch import BatchOptions, check_files
+from ..jsonout import clean, dumps
+from ..junit import write_junit
+from ..plugins import load_registry
+from ..verify import FileReport
+from . import common, console, graph_files
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--checker", default=None, metavar="NAME", help="Checker for every file (wins over check.checker)."
+)
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [default: the cores]."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML here.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.01),
+    default=120.0,
+    show_default=True,
+    help="Seconds one file may take before its worker is stopped.",
+)
+@common
+def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> None:
+    """Check the gradients of every graph file in PATHS against numerical estimates.
+
+    Each file is loaded, run, compared with its `expect:`, and every differentiable
+    input is checked numerically; a failing check names the gate at fault. Invalid
+    files are error rows and the batch goes on.
+    """
+    registry = load_registry(plugins)
+    known = ["auto", *(c.name for c in registry.checkers())]
+    if checker is not None and checker not in known:
+        raise click.BadParameter(
+            f"no checker '{checker}'; registered: {', '.join(known)}", param_hint="--checker"
+        )
+    files = graph_files(paths)
+    options = BatchOptions(checker, tuple(str(p) for p in plugins), limits, timeout)
+    reports = _run_batch(files, options, jobs, show=not as_json)
+    if junit:
+        write_junit(reports, junit)
+    counts = {s: sum(r.status == s for r in reports) for s in ("passed", "failed", "error")}
+    if as_json:
+        click.echo(
+            dumps(
+                clean(
+                    {
+                        "passed": counts["passed"],
+                        "failed": counts["failed"],
+                        "errors": counts["error"],
+                        "files": [r.as_dict() for r in reports],
+                    }
+                )
+            )
+        )
+    else:
+        _print_check(reports, counts)
+    sys.exit(2 if counts["error"] else 1 if counts["failed"] else 0)
+
+
+def _run_batch(files: list[str], options: BatchOptions, jobs: int | None, *, show: bool) -> list[FileReport]:
+    err = Console(stderr=True)
+    if not (show and err.is_terminal):
+        return check_files(files, options, jobs=jobs)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("check", total=len(files))
+        return check_files(files, options, jobs=jobs, on_result=lambda _: progress.advance(task))
+
+
+SUMMARY_ROWS = 30
+
+
+def _print_check(reports: list[FileReport], counts: dict[str, int]) -> None:
+    for r in reports:
+        if r.status == "error":
+            for line in r.error or []:
+                click.echo(line, err=True)
+        elif r.status == "failed":
+            click.echo(f"FAILED {r.file}")
+            for line in r.messages():
+                click.echo(f"  {line}")
+        if r.unused:
+            click.echo(f"info: {r.file}: not used by the output: {', '.join(r.unused)}")
+    order = {"error": 0, "failed": 1, "passed": 2}
+    ranked = sorted(reports, key=lambda r: (order[r.status], -_worst_error(r)))
+    table = Table(Column("file", overflow="fold"), "status", "worst rel. error", "checks", "evals", "seconds")
+    for r in ranked[:SUMMARY_ROWS]:
+        table.add_row(
+            r.file,
+            r.status,
+            f"{_worst_error(r):.2g}" if r.checks else "",
+            str(len(r.checks)),
+            str(sum(c.evals for c in r.checks)),
+            f"{r.seconds:.3f}",
+        )
+    if len(ranked) > SUMMARY_ROWS:
+        table.add_row(f"... {len(ranked) - SUMMARY_ROWS} more", "", "", "", "", "")
+    console().print(table)
+    click.echo(f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors")
+
+
+def _worst_error(report: FileReport) -> float:
+    return max((c.max_rel_error for c in report.checks), default=0.0)

@@ -1,0 +1,91 @@
+"""gates: what is registered, and --check of every gate's backward."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.table import Table
+
+from ..gatecheck import check_all
+from ..jsonout import clean, dumps
+from ..plugins import load_registry
+from . import common, console
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--check", "run_check", is_flag=True, help="Check every gate's backward on random inputs.")
+@common
+def gates(as_json: bool, run_check: bool, plugins, limits) -> None:
+    """List the registered gates: inputs, attributes and the plugin each comes from.
+
+    With --check, run every gate (plugins included) on random inputs of several shapes,
+    broadcasting ones included, and check its backward against finite differences of
+    its forward: the first thing to run after writing a gate.
+    """
+    registry = load_registry(plugins)
+    if run_check:
+        _check_gates(registry, as_json)
+        return
+    rows = [
+        {
+            "op": g.op,
+            "inputs": str(g.arity),
+            "attributes": {
+                (f.alias or n): {"required": f.is_required(), "default": f.default}
+                for n, f in g.cls.model_fields.items()
+            },
+            "plugin": g.plugin,
+            "doc": (g.cls.__doc__ or "").strip().splitlines()[0] if g.cls.__doc__ else "",
+        }
+        for g in registry
+    ]
+    if as_json:
+        click.echo(dumps({"gates": rows}, default=repr))
+        return
+    table = Table("op", "inputs", "attributes", "plugin", "what it computes")
+    for r in rows:
+        attrs = ", ".join(
+            f"{k} (required)" if a["required"] else f"{k}={a['default']!r}"
+            for k, a in r["attributes"].items()
+        )
+        table.add_row(r["op"], r["inputs"], attrs, r["plugin"], r["doc"])
+    console().print(table)
+
+
+def _check_gates(registry, as_json: bool) -> None:
+    results = check_all(registry)
+    if as_json:
+        click.echo(
+            dumps(
+                clean(
+                    {
+                        "gates": [
+                            {
+                                "op": r.op,
+                                "plugin": r.plugin,
+                                "cases": r.cases,
+                                "passed": r.passed,
+                                "worst_rel_error": r.worst,
+                                "failures": r.failures,
+                                "skipped": r.skipped,
+                            }
+                            for r in results
+                        ]
+                    }
+                )
+            )
+        )
+    else:
+        table = Table("op", "plugin", "cases", "worst rel. error", "verdict")
+        for r in sorted(results, key=lambda r: (r.passed, -r.worst)):
+            verdict = "passed" if r.passed else ("skipped: " + r.skipped if r.skipped else "FAILED")
+            table.add_row(r.op, r.plugin, str(r.cases), f"{r.worst:.2g}", verdict)
+        console().print(table)
+        for r in results:
+            for failure in r.failures:
+                click.echo(f"{r.op} ({r.plugin}): {failure.strip()}")
+        failed = sum(not r.passed for r in results)
+        click.echo(f"{len(results) - failed} passed, {failed} failed")
+    sys.exit(1 if any(not r.passed for r in results) else 0)

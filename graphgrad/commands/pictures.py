@@ -1,0 +1,107 @@
+"""export, render and explain: the graph written out, drawn and explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from ..api import load
+from ..explain import explain_rows, paths_text
+from ..flow import MEANING, gradient_flow
+from ..flow import paths as flow_paths
+from ..render import draw
+from ..spec import did_you_mean
+from . import common, console
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--to", "fmt", required=True, metavar="FORMAT", help="yaml, json, dot, mermaid, python, ...")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="Write here, not stdout.")
+@click.option("--values", is_flag=True, help="dot, mermaid: label edges with values and gradients.")
+@common
+def export(file: str, fmt: str, out: str | None, values: bool, plugins, limits) -> None:
+    """Write FILE's graph in another format."""
+    graph = load(file, plugins=plugins, limits=limits)
+    names = [e.name for e in graph.registry.exporters()]
+    if fmt not in names:
+        raise click.BadParameter(f"no format '{fmt}'; registered: {', '.join(names)}", param_hint="--to")
+    cls = graph.registry.exporter(fmt).cls
+    if values and "values" not in cls.model_fields:
+        raise click.BadParameter(f"the {fmt} format takes no --values", param_hint="--values")
+    text = cls(**({"values": True} if values else {})).export(graph)
+    if out:
+        Path(out).write_text(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), required=True, help="OUT.svg|png|pdf")
+@click.option("--no-values", is_flag=True, help="Draw the graph alone, without values and gradients.")
+@common
+def render(file: str, out: str, no_values: bool, plugins, limits) -> None:
+    """Draw FILE as the lecture does: values above, gradients below each edge.
+
+    Needs Graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz; macOS:
+    brew install graphviz; conda: conda install graphviz).
+    """
+    fmt = Path(out).suffix.lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf"):
+        raise click.BadParameter(f"'{out}' must end in .svg, .png or .pdf", param_hint="-o")
+    graph = load(file, plugins=plugins, limits=limits)
+    text = graph.registry.exporter("dot").cls(values=not no_values).export(graph)
+    draw(text, fmt, out)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--node", "only", default=None, metavar="NAME", help="Explain this node only.")
+@click.option("--paths", "paths_of", metavar="INPUT", help="Sum of path products for a scalar input.")
+@click.option("--full", is_flag=True, help="Show arrays whole, not summarised.")
+@common
+def explain(file: str, only: str | None, paths_of: str | None, full: bool, plugins, limits) -> None:
+    """Show backpropagation step by step: upstream x local = downstream, node by node."""
+    graph = load(file, plugins=plugins, limits=limits)
+    flow = gradient_flow(graph)
+    if only is not None and only not in graph.definition.nodes:
+        hint = did_you_mean(only, list(graph.definition.nodes))
+        raise click.BadParameter(f"no node named '{only}'{hint}", param_hint="--node")
+    out = console()
+    if paths_of is not None:
+        _print_paths(out, flow, paths_of)
+        return
+    _print_explain(out, flow, only, full)
+
+
+def _print_explain(out: Console, flow, only: str | None, full: bool) -> None:
+    table = Table(
+        "node",
+        "gate",
+        "value",
+        "upstream",
+        "input",
+        "local",
+        "downstream",
+        "pattern",
+        title=f"{flow.graph.name}: backward from {flow.graph.output} (seeded with 1); "
+        "downstream = upstream x local",
+    )
+    rows = explain_rows(flow, only=only, full=full)
+    for r in rows:
+        table.add_row(r.node, r.gate, r.value, r.upstream, r.input, r.local, r.downstream, r.pattern)
+    out.print(table)
+    for pattern in dict.fromkeys(r.pattern for r in rows if r.pattern):
+        out.print(f"{pattern}: {MEANING[pattern]}")
+
+
+def _print_paths(out: Console, flow, source: str) -> None:
+    terms = flow_paths(flow, source)
+    gradient = float(flow.result.grads.get(source, np.zeros(())))
+    for line in paths_text(terms, source, flow.graph.output, gradient):
+        out.print(line)

@@ -1,0 +1,136 @@
+"""run, validate and schema: a graph forward and backward, or just loaded."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+import numpy as np
+from rich.table import Table
+
+from ..api import Graph, load
+from ..errors import GraphFileError
+from ..expect import compare
+from ..jsonout import dumps, to_json
+from ..plugins import load_registry
+from ..results import save_results
+from ..schema import graph_schema
+from . import common, console, graph_files, print_issues
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Replace an input's value (a number or a JSON list; repeatable).",
+)
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="OUT.yaml|OUT.json",
+    help="Also write the value, every node's value and every gradient, dtypes kept.",
+)
+@common
+def run(file: str, as_json: bool, sets: tuple[str, ...], save: str | None, plugins, limits) -> None:
+    """Run FILE forward and backward; print the output value and the gradients."""
+    graph = load(file, plugins=plugins, limits=limits)
+    result = graph.run(inputs=_parse_sets(sets) or None)
+    if save:
+        save_results(result, save, name=graph.name, file=file)
+    mismatches = []
+    if graph.definition.expected is not None:
+        mismatches = compare(graph.definition.expected, result.value, result.grads)
+    if as_json:
+        click.echo(
+            dumps(
+                {
+                    "file": file,
+                    "name": graph.name,
+                    "output": result.output,
+                    "value": to_json(result.value),
+                    "grads": {k: to_json(v) for k, v in result.grads.items()},
+                }
+            )
+        )
+    else:
+        _print_run(graph, result)
+    for m in mismatches:
+        click.echo(f"{file}: expect: {m}", err=True)
+    sys.exit(1 if mismatches else 0)
+
+
+def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
+    values = {}
+    for item in sets:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--set")
+        try:
+            values[name] = json.loads(text)
+        except json.JSONDecodeError:
+            raise click.BadParameter(
+                f"'{text}' is not a number or a JSON list", param_hint=f"--set {name}"
+            ) from None
+    return values
+
+
+def _print_run(graph: Graph, result) -> None:
+    out = console()
+    out.print(f"{graph.name}: {result.output} = {_fmt(result.value)}")
+    table = Table("input", "shape", "gradient", title=None, box=None, pad_edge=False)
+    for name, grad in result.grads.items():
+        table.add_row(name, str(list(grad.shape)), _fmt(grad))
+    if result.grads:
+        out.print(f"gradients of {result.output}:")
+        out.print(table)
+
+
+def _fmt(value: np.ndarray) -> str:
+    if value.ndim == 0:
+        return f"{value.item():.6g}" if value.dtype.kind == "f" else str(value.item())
+    if value.size <= 10:
+        return np.array2string(value, precision=6, max_line_width=10_000, separator=", ")
+    v = value.astype(np.float64)
+    return f"min {v.min():.6g}, max {v.max():.6g}, mean {v.mean():.6g}, norm {np.linalg.norm(v):.6g}"
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@common
+def validate(paths: tuple[str, ...], as_json: bool, plugins, limits) -> None:
+    """Check that every graph file in PATHS loads (folders are searched recursively)."""
+    load_registry(plugins)
+    report = []
+    for file in graph_files(paths):
+        try:
+            load(file, plugins=plugins, limits=limits)
+            report.append({"file": file, "valid": True, "errors": []})
+        except GraphFileError as exc:
+            report.append({"file": file, "valid": False, "errors": [str(i) for i in exc.issues]})
+            if not as_json:
+                print_issues(exc.issues)
+    invalid = sum(not r["valid"] for r in report)
+    if as_json:
+        click.echo(dumps({"valid": len(report) - invalid, "invalid": invalid, "files": report}))
+    else:
+        click.echo(f"{len(report) - invalid} valid, {invalid} invalid")
+    sys.exit(2 if invalid else 0)
+
+
+@click.command()
+@common
+def schema(plugins, limits) -> None:
+    """Print a JSON Schema of the graph format, with the gates of loaded plugins.
+
+    Save it and point editors at it with the modeline
+    ``# yaml-language-server: $schema=graphgrad.schema.json``.
+    """
+    click.echo(json.dumps(graph_schema(load_registry(plugins)), indent=2))
