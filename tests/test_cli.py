@@ -110,3 +110,14 @@ def test_python_dash_m_and_version():
 
 def test_unknown_command_is_a_usage_error():
     assert invoke("frobnicate").exit_code == 2
+
+
+def test_shipped_schema_file_is_current():
+    """graphgrad.schema.json (used by the modeline in graphs/simple.yaml) matches
+    `graphgrad schema` for the built-in plugins; regenerate it after changing a gate."""
+    from graphgrad.plugins import build_registry, make_plugin_manager
+    from graphgrad.schema import graph_schema
+
+    builtin = build_registry(make_plugin_manager(use_env=False, use_entry_points=False))
+    shipped = json.loads((ROOT / "graphgrad.schema.json").read_text())
+    assert shipped == graph_schema(builtin), "regenerate: graphgrad schema > graphgrad.schema.json"
