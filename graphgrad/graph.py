@@ -63,6 +63,10 @@ class GraphDef:
     lines: dict[str, int] = field(default_factory=dict)
     expected: Expected | None = None
 
+    def reaching_output(self) -> set[str]:
+        """The inputs and nodes that the output depends on, itself included."""
+        return nx.ancestors(self.dag, self.output) | {self.output}
+
     def with_inputs(self, values: Mapping[str, Any], limits: Limits | None = None) -> GraphDef:
         """A copy with some input values replaced, checked as at load time.
 

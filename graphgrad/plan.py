@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
 from .gate import Gate
@@ -71,7 +70,7 @@ def compile_plan(graph: GraphDef) -> Plan:
         steps.append(
             Step(name, node.op, gate, gate.forward, gate.backward, tuple(ins), slot[name], node.line)
         )
-    feeds_output = nx.ancestors(graph.dag, graph.output) | {graph.output}
+    feeds_output = graph.reaching_output()
     backward_steps = [s for s in steps if requires[s.out] and s.name in feeds_output]
     return Plan(
         names=names,

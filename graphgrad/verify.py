@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from . import engine
@@ -162,7 +161,7 @@ def grads_or_zero(plan: Plan, grads: list, values: list, name: str) -> np.ndarra
 
 
 def _unused(graph: Graph) -> list[str]:
-    keep = nx.ancestors(graph.dag, graph.output) | {graph.output}
+    keep = graph.definition.reaching_output()
     return [n for n in graph.definition.order if n not in keep]
 
 
