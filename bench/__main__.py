@@ -32,6 +32,19 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def paired_medians(first, second, repeats: int) -> tuple[float, float]:
+    """Medians of two workloads timed in alternation, so that a machine that slows down
+    or speeds up during the run affects both alike (after one warm-up call each)."""
+    first(), second()
+    a, b = [], []
+    for _ in range(repeats):
+        for fn, out in ((first, a), (second, b)):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b)
+
+
 def scalar_dag_text(n: int, seed: int = 0) -> str:
     """A random DAG of n scalar gates with fan-out; exp is applied to a tanh so it stays finite."""
     rng = np.random.default_rng(seed)
@@ -72,8 +85,6 @@ def bench_scalar(n: int, repeats: int) -> dict:
     }
 
 
-
-
 def numpy_floor(X, y, W1, W2, reg=0.001):
     """The same forward and backward, written by hand in NumPy (gradients of W1, W2, X)."""
     N = X.shape[0]
@@ -100,8 +111,7 @@ def bench_net(batch: int, repeats: int, D: int = 3072, H: int = 100, C: int = 10
     loss, dW1, *_ = numpy_floor(v["X"], v["y"], v["W1"], v["W2"])
     result = graph.run()
     assert np.isclose(result.value, loss) and np.allclose(result.grads["W1"], dW1)
-    floor_s = median_time(lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"]), repeats)
-    run_s = median_time(graph.run, repeats)
+    floor_s, run_s = paired_medians(lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"]), graph.run, repeats)
     return {
         "workload": f"two-layer net D={D} H={H} C={C}, batch {batch}",
         "graphgrad_s": run_s,
@@ -158,8 +168,7 @@ def bench_flat(text: str, label: str, repeats: int) -> dict:
     values = module.inputs()
     value, _ = module.forward_backward(**values)
     assert np.allclose(value, graph.run().value)
-    flat_s = median_time(lambda: module.forward_backward(**values), repeats)
-    run_s = median_time(graph.run, repeats)
+    flat_s, run_s = paired_medians(lambda: module.forward_backward(**values), graph.run, repeats)
     return {
         "workload": f"{label}: engine vs its flat code",
         "graphgrad_s": run_s,
@@ -170,7 +179,7 @@ def bench_flat(text: str, label: str, repeats: int) -> dict:
 
 def engine_suite(args: argparse.Namespace) -> None:
     rows = [bench_scalar(args.nodes, args.repeats)]
-    rows += [bench_net(b, args.repeats) for b in (64, 1024)]
+    rows += [bench_net(b, args.repeats) for b in (1, 64, 1024)]
     flat = [
         bench_flat(scalar_dag_text(10_000), "scalar DAG, 13333 nodes", args.repeats),
         bench_flat(two_layer_svm(64, 3072, 100, 10), "two-layer net, batch 64", args.repeats),
@@ -178,7 +187,9 @@ def engine_suite(args: argparse.Namespace) -> None:
     table = Table("workload", "engine", "flat code", "engine / flat")
     for r in flat:
         table.add_row(
-            r["workload"], f"{r['graphgrad_s'] * 1e3:.2f} ms", f"{r['flat_code_s'] * 1e3:.2f} ms",
+            r["workload"],
+            f"{r['graphgrad_s'] * 1e3:.2f} ms",
+            f"{r['flat_code_s'] * 1e3:.2f} ms",
             f"{r['engine_over_flat']:.2f}x",
         )
     Console().print(table)

@@ -22,7 +22,6 @@ CHECKERS = ["auto", "directional", "sparse", "central", "forward", "richardson",
 ELEMENTWISE = {"central": 2, "forward": 1, "richardson": 8, "complex_step": 1}
 
 
-
 def per_eval_seconds(graph: graphgrad.Graph, name: str, repeats: int = 20) -> float:
     from graphgrad.verify import _run
 

@@ -72,12 +72,15 @@ async def run_load(base: str, *, total: int = 2000, concurrency: int = 16, overs
         poller.join(timeout=10)
     ordered = sorted(latencies)
     return {
-        "requests": total, "concurrency": concurrency, "seconds": elapsed,
+        "requests": total,
+        "concurrency": concurrency,
+        "seconds": elapsed,
         "requests_per_second": total / elapsed,
         "p50_ms": statistics.median(ordered) * 1e3,
         "p99_ms": ordered[int(0.99 * (len(ordered) - 1))] * 1e3,
         "statuses": dict(sorted(statuses.items())),
-        "healthz_max_ms": max(health) * 1e3, "healthz_polls": len(health),
+        "healthz_max_ms": max(health) * 1e3,
+        "healthz_polls": len(health),
     }
 
 
