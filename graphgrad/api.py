@@ -34,6 +34,7 @@ from .graph import GraphDef, build_graph
 from .plan import Plan, compile_plan
 from .plugins import PluginRef, load_registry
 from .registry import Registry
+from .scalarplan import ScalarProgram, compile_scalar
 from .source import Document, Limits, parse, read_text
 
 
@@ -52,6 +53,32 @@ class Result:
     grads: dict[str, np.ndarray]
     values: dict[str, np.ndarray]
     node_grads: dict[str, np.ndarray]
+
+
+_UNSET = object()
+
+
+class ScalarArrays(Mapping):
+    """name -> 0-d float64 array over the floats of the scalar fast path, each array
+    made when first read: a result is often read only in part."""
+
+    def __init__(self, slots: dict[str, int], floats: list, *, zero_if_none: bool = False):
+        self._slots = slots
+        self._floats = floats
+        self._zero = zero_if_none
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        f = self._floats[self._slots[name]]
+        return np.array(0.0 if f is None else f)
+
+    def __iter__(self):
+        return iter(self._slots)
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
 
 class NodeRef(str):
@@ -93,16 +120,21 @@ class Graph:
         self._data.update(inputs={}, nodes={})
         self._definition: GraphDef | None = None
         self._plan: Plan | None = None
+        self._scalar: Any = _UNSET
+        self._runs = 0
 
     @classmethod
     def from_definition(
-        cls, definition: GraphDef, registry: Registry, limits: Limits, data: dict | None = None
+        cls, definition: GraphDef, registry: Registry, limits: Limits, data: dict | None = None,
+        scalar: Any = _UNSET,
     ) -> Graph:
         """A graph around an already validated definition (what :func:`load` returns)."""
         graph = cls.__new__(cls)
         graph.registry, graph.limits = registry, limits
         graph._data = data if data is not None else {}
         graph._definition, graph._plan = definition, compile_plan(definition)
+        graph._scalar = scalar
+        graph._runs = 0
         return graph
 
     @property
@@ -125,6 +157,19 @@ class Graph:
         return self._plan
 
     @property
+    def scalar_program(self) -> ScalarProgram | None:
+        """The plan as generated code on floats, for an all-scalar graph (else None)."""
+        if self._scalar is _UNSET:
+            self._scalar = compile_scalar(self.definition, self.plan)
+        return self._scalar
+
+    def _hot_program(self) -> ScalarProgram | None:
+        """The scalar program from the second run on: compiling costs about as much as
+        a few NumPy runs, so a graph run once is not compiled."""
+        self._runs += 1
+        return self.scalar_program if self._runs > 1 or self._scalar is not _UNSET else None
+
+    @property
     def name(self) -> str:
         return self.definition.name
 
@@ -144,7 +189,12 @@ class Graph:
     def with_inputs(self, inputs: Mapping[str, Any]) -> Graph:
         """A copy with input values replaced, validated (shapes, labels) as at load."""
         changed = self.definition.with_inputs(inputs, self.limits)
-        return Graph.from_definition(changed, self.registry, self.limits)
+        same = all(
+            (d.value.shape, d.value.dtype) == (changed.inputs[n].value.shape, changed.inputs[n].value.dtype)
+            for n, d in self.definition.inputs.items()
+        )
+        scalar = self._scalar if same else _UNSET
+        return Graph.from_definition(changed, self.registry, self.limits, scalar=scalar)
 
     def run(self, inputs: Mapping[str, Any] | None = None) -> Result:
         """Forward, then backward from the output seeded with ones.
@@ -152,8 +202,17 @@ class Graph:
         NumPy's floating-point warnings are silenced: a NaN or infinity is a value in
         the result (and reported by checking), not a warning on stderr.
         """
+        self._hot_program()
         target = self.with_inputs(inputs) if inputs else self
         plan = target.plan
+        program = target._scalar if target._scalar is not _UNSET else None
+        if program is not None:
+            try:
+                values, grads = program.run(plan.initial)
+            except (ArithmeticError, ValueError):
+                pass  # Python floats and NumPy part ways here: let NumPy decide
+            else:
+                return _scalar_result(target.definition, plan, values, grads)
         with np.errstate(all="ignore"):
             values = engine.forward(plan, list(plan.initial))
             grads = engine.backward(plan, values)
@@ -165,6 +224,7 @@ class Graph:
         if not self._data:
             raise GraphgradError("this graph has no source data to change; build it with graphgrad.Graph()")
         self._definition = self._plan = None
+        self._scalar = _UNSET
         return self._data
 
     def input(
@@ -248,6 +308,19 @@ def _number(value: Any) -> float | int:
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise GraphgradError(f"a gate argument is a name or a number, not {value!r}")
     return value.item() if isinstance(value, np.number) else value
+
+
+def _scalar_result(graph: GraphDef, plan: Plan, values: list, grads: list) -> Result:
+    slot = plan.slot
+    differentiable = {n: slot[n] for n, d in graph.inputs.items() if d.grad}
+    reached = {s.name: s.out for s in plan.backward_steps if grads[s.out] is not None}
+    return Result(
+        output=graph.output,
+        value=np.array(values[plan.output]),
+        grads=ScalarArrays(differentiable, grads, zero_if_none=True),
+        values=ScalarArrays(slot, values),
+        node_grads=ScalarArrays(reached, grads),
+    )
 
 
 def _result(graph: GraphDef, plan: Plan, values: list, grads: list) -> Result:
