@@ -18,6 +18,7 @@ from rich.table import Table
 
 import graphgrad
 
+from .floor import floor_function
 from .nets import two_layer_svm
 
 OPS = ["add", "mul", "tanh", "sigmoid", "relu", "exp"]
@@ -71,16 +72,30 @@ def scalar_dag_text(n: int, seed: int = 0) -> str:
 
 
 def bench_scalar(n: int, repeats: int) -> dict:
+    """The scalar DAG: load, first run (NumPy plan), compile, hot runs against the floor."""
     text = scalar_dag_text(n)
     start = time.perf_counter()
     graph = graphgrad.load(text)
     load_s = time.perf_counter() - start
     nodes = len(graph.definition.nodes)
-    run_s = median_time(graph.run, repeats)
+    numpy_s = median_time(graph.run, 1)
+    start = time.perf_counter()
+    graph.scalar_program  # noqa: B018  (compiled here, as the second run would)
+    compile_s = time.perf_counter() - start
+    floor = floor_function(graph.definition)
+    args = [float(d.value) for d in graph.definition.inputs.values()]
+    value, _ = floor(*args)
+    assert np.isclose(value, graph.run().value)
+    floor_s, run_s = paired_medians(lambda: floor(*args), graph.run, repeats)
     return {
         "workload": f"scalar DAG, {nodes} nodes",
         "graphgrad_s": run_s,
+        "floor_s": floor_s,
+        "ratio": run_s / floor_s,
         "per_node_us": run_s / nodes * 1e6,
+        "floor_per_node_us": floor_s / nodes * 1e6,
+        "numpy_plan_per_node_us": numpy_s / nodes * 1e6,
+        "compile_s": compile_s,
         "load_per_node_us": load_s / nodes * 1e6,
     }
 
@@ -150,7 +165,7 @@ def check_suite(args: argparse.Namespace) -> None:
             f"{r['seconds']:.3g}",
             "estimated: evaluations x measured seconds per evaluation" if r["estimated"] else r["status"],
         )
-    Console().print(table)
+    Console(width=200).print(table)
     print(json.dumps({"bench": "check_cost", "results": rows}))
     batch = batch_jobs(args.files)
     Console().print(
@@ -178,7 +193,7 @@ def bench_flat(text: str, label: str, repeats: int) -> dict:
 
 
 def engine_suite(args: argparse.Namespace) -> None:
-    rows = [bench_scalar(args.nodes, args.repeats)]
+    rows = [bench_scalar(n, args.repeats) for n in (1_000, 10_000, args.nodes)]
     rows += [bench_net(b, args.repeats) for b in (1, 64, 1024)]
     flat = [
         bench_flat(scalar_dag_text(10_000), "scalar DAG, 13333 nodes", args.repeats),
@@ -192,19 +207,31 @@ def engine_suite(args: argparse.Namespace) -> None:
             f"{r['flat_code_s'] * 1e3:.2f} ms",
             f"{r['engine_over_flat']:.2f}x",
         )
-    Console().print(table)
+    Console(width=200).print(table)
     print(json.dumps({"bench": "flat_code", "results": flat}))
-    table = Table("workload", "graphgrad", "floor", "ratio", "per node", "load per node")
+    table = Table(
+        "workload",
+        "graphgrad",
+        "floor",
+        "ratio",
+        "per node",
+        "NumPy plan per node",
+        "compile",
+        "load per node",
+    )
     for r in rows:
+        floor = r.get("numpy_floor_s", r.get("floor_s"))
         table.add_row(
             r["workload"],
             f"{r['graphgrad_s'] * 1e3:.2f} ms",
-            f"{r['numpy_floor_s'] * 1e3:.2f} ms" if "numpy_floor_s" in r else "",
-            f"{r['ratio']:.2f}x" if "ratio" in r else "",
+            f"{floor * 1e3:.2f} ms",
+            f"{r['ratio']:.2f}x",
             f"{r['per_node_us']:.2f} us" if "per_node_us" in r else "",
+            f"{r['numpy_plan_per_node_us']:.2f} us" if "numpy_plan_per_node_us" in r else "",
+            f"{r['compile_s']:.2f} s" if "compile_s" in r else "",
             f"{r['load_per_node_us']:.1f} us" if "load_per_node_us" in r else "",
         )
-    Console().print(table)
+    Console(width=200).print(table)
     print(json.dumps({"bench": "engine", "results": rows}))
 
 

@@ -125,7 +125,11 @@ class Graph:
 
     @classmethod
     def from_definition(
-        cls, definition: GraphDef, registry: Registry, limits: Limits, data: dict | None = None,
+        cls,
+        definition: GraphDef,
+        registry: Registry,
+        limits: Limits,
+        data: dict | None = None,
         scalar: Any = _UNSET,
     ) -> Graph:
         """A graph around an already validated definition (what :func:`load` returns)."""
@@ -164,10 +168,13 @@ class Graph:
         return self._scalar
 
     def _hot_program(self) -> ScalarProgram | None:
-        """The scalar program from the second run on: compiling costs about as much as
-        a few NumPy runs, so a graph run once is not compiled."""
+        """The scalar program once the graph is run again and again: compiling costs
+        about as much as one NumPy run up to 20,000 nodes and several above (CPython
+        compiles one long function in superlinear time), so a graph is compiled on its
+        second run, or its tenth when it is larger."""
         self._runs += 1
-        return self.scalar_program if self._runs > 1 or self._scalar is not _UNSET else None
+        hot = self._runs >= (2 if len(self.plan.steps) <= 20_000 else 10)
+        return self.scalar_program if hot or self._scalar is not _UNSET else None
 
     @property
     def name(self) -> str:
@@ -212,7 +219,7 @@ class Graph:
             except (ArithmeticError, ValueError):
                 pass  # Python floats and NumPy part ways here: let NumPy decide
             else:
-                return _scalar_result(target.definition, plan, values, grads)
+                return _scalar_result(target.definition, plan, program, values, grads)
         with np.errstate(all="ignore"):
             values = engine.forward(plan, list(plan.initial))
             grads = engine.backward(plan, values)
@@ -310,16 +317,14 @@ def _number(value: Any) -> float | int:
     return value.item() if isinstance(value, np.number) else value
 
 
-def _scalar_result(graph: GraphDef, plan: Plan, values: list, grads: list) -> Result:
-    slot = plan.slot
-    differentiable = {n: slot[n] for n, d in graph.inputs.items() if d.grad}
-    reached = {s.name: s.out for s in plan.backward_steps if grads[s.out] is not None}
+def _scalar_result(graph: GraphDef, plan: Plan, program: ScalarProgram, values: list, grads: list) -> Result:
+    differentiable = {n: plan.slot[n] for n, d in graph.inputs.items() if d.grad}
     return Result(
         output=graph.output,
         value=np.array(values[plan.output]),
         grads=ScalarArrays(differentiable, grads, zero_if_none=True),
-        values=ScalarArrays(slot, values),
-        node_grads=ScalarArrays(reached, grads),
+        values=ScalarArrays(plan.slot, values),
+        node_grads=ScalarArrays(program.grad_slots, grads),
     )
 
 

@@ -125,3 +125,4 @@ def test_arrays_float32_and_ints_keep_the_numpy_plan(text):
     assert g.scalar_program is None
     g.run()
     g.run()
+
