@@ -78,11 +78,13 @@ SHIM = SimpleNamespace(
 
 class ScalarProgram:
     """``run(initial)`` -> (values, grads): Python floats per slot, None where a slot has
-    no gradient; raises ArithmeticError or ValueError where NumPy must decide."""
+    no gradient; raises ArithmeticError or ValueError where NumPy must decide.
+    ``grad_slots`` names the slots whose gradient the program computes."""
 
-    def __init__(self, function: Callable, inputs: list[int]):
+    def __init__(self, function: Callable, inputs: list[int], grad_slots: dict[str, int]):
         self._function = function
         self._inputs = inputs
+        self.grad_slots = grad_slots
 
     def run(self, initial: list) -> tuple[list, list]:
         return self._function(*[float(initial[i]) for i in self._inputs])
@@ -99,14 +101,16 @@ def compile_scalar(graph: GraphDef, plan: Plan) -> ScalarProgram | None:
     values = ", ".join(ids[n] for n in plan.names)
     grads = ", ".join(f"grad_{ids[n]}" if n in assigned else "None" for n in plan.names)
     params = [n for n in plan.names if n in graph.inputs]
+    body = (line.split("  # ")[0].replace("np.", "np_") for line in forward + backward)
     lines = [
         f"def _scalar_plan({', '.join(ids[n] for n in params)}):",
-        *(f"    {line}" for line in forward + backward),
+        *(f"    {line}" for line in body),
         f"    return [{values}], [{grads}]",
     ]
-    namespace = {"np": SHIM, "_pow": _pow}
+    namespace = {f"np_{name}": f for name, f in vars(SHIM).items()} | {"_pow": _pow}
     exec(compile("\n".join(lines), f"<scalar plan of {graph.name}>", "exec"), namespace)
-    return ScalarProgram(namespace["_scalar_plan"], [plan.slot[n] for n in params])
+    grad_slots = {s.name: s.out for s in plan.backward_steps if s.name in assigned}
+    return ScalarProgram(namespace["_scalar_plan"], [plan.slot[n] for n in params], grad_slots)
 
 
 def _literal(a: np.ndarray) -> str:
