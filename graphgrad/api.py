@@ -62,12 +62,12 @@ class ScalarArrays(Mapping):
     """name -> 0-d float64 array over the floats of the scalar fast path, each array
     made when first read: a result is often read only in part."""
 
-    def __init__(self, slots: dict[str, int], floats: list, *, zero_if_none: bool = False):
+    def __init__(self, slots: dict[str, int], floats: list):
         self._slots = slots
         self._floats = floats
-        self._zero = zero_if_none
 
     def __getitem__(self, name: str) -> np.ndarray:
+        """The value as a 0-d array; a gradient the output does not reach is 0."""
         f = self._floats[self._slots[name]]
         return np.array(0.0 if f is None else f)
 
@@ -322,7 +322,7 @@ def _scalar_result(graph: GraphDef, plan: Plan, program: ScalarProgram, values: 
     return Result(
         output=graph.output,
         value=np.array(values[plan.output]),
-        grads=ScalarArrays(differentiable, grads, zero_if_none=True),
+        grads=ScalarArrays(differentiable, grads),
         values=ScalarArrays(plan.slot, values),
         node_grads=ScalarArrays(program.grad_slots, grads),
     )
