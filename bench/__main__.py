@@ -19,6 +19,7 @@ from rich.table import Table
 import graphgrad
 
 from .floor import floor_function
+from .memory import memory_per_node
 from .nets import two_layer_svm
 
 OPS = ["add", "mul", "tanh", "sigmoid", "relu", "exp"]
@@ -233,6 +234,12 @@ def engine_suite(args: argparse.Namespace) -> None:
         )
     Console(width=200).print(table)
     print(json.dumps({"bench": "engine", "results": rows}))
+    memory = memory_per_node(args.nodes)
+    Console().print(
+        f"peak memory of loading and running {memory['nodes']} scalar nodes: "
+        f"{memory['kib'] / 1024:.0f} MiB, {memory['kib_per_node']:.2f} KiB per node"
+    )
+    print(json.dumps({"bench": "memory", **memory}))
 
 
 if __name__ == "__main__":

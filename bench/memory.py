@@ -1,0 +1,33 @@
+"""Peak memory per node of loading and running a scalar graph, in a fresh process:
+the growth of the resident set (ru_maxrss) over the process after its imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+CHILD = """
+import json, resource, sys
+import graphgrad
+from bench.__main__ import scalar_dag_text
+text = scalar_dag_text(int(sys.argv[1]))
+graphgrad.load("graphgrad: 1\\ninputs: {x: 1.0}\\nnodes:\\n  f: {op: exp, in: [x]}\\noutput: f\\n").run()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+graph = graphgrad.load(text)
+graph.run()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"nodes": len(graph.definition.nodes), "kib": peak - base, "text_kib": len(text) // 1024}))
+"""
+
+
+def memory_per_node(n: int = 100_000) -> dict:
+    """Kilobytes of peak resident memory per node (Linux reports ru_maxrss in KiB)."""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(n)], capture_output=True, text=True, check=True)
+    doc = json.loads(out.stdout)
+    doc["kib_per_node"] = doc["kib"] / doc["nodes"]
+    return doc
+
+
+if __name__ == "__main__":
+    print(json.dumps(memory_per_node()))
