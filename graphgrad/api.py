@@ -23,9 +23,8 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from . import engine
@@ -36,6 +35,9 @@ from .plugins import PluginRef, load_registry
 from .registry import Registry
 from .scalarplan import ScalarProgram, compile_scalar
 from .source import Document, Limits, parse, read_text
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ node's ordered arguments live on the node; edges serve order and cycle detection
 
 from __future__ import annotations
 
+import functools
 import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 from pydantic import ValidationError
 
@@ -24,6 +25,9 @@ from .inputs import InputDef, build_inputs, to_array
 from .registry import GateType, Registry
 from .source import Document, Limits
 from .spec import NAME, RESERVED, GraphSpec, NodeSpec, did_you_mean, translate
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Arg = str | np.ndarray
 
@@ -58,14 +62,27 @@ class GraphDef:
     nodes: dict[str, NodeDef]
     output: str
     order: list[str]
-    dag: nx.DiGraph
     shapes: dict[str, Shape | None] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
     expected: Expected | None = None
 
+    @functools.cached_property
+    def dag(self) -> nx.DiGraph:
+        """The graph as a networkx DiGraph, an edge per argument (repeated arguments
+        listed in the edge's ``positions``). Built when first read: loading and
+        running do not need networkx, and importing it costs a third of a second."""
+        return _dag(self.inputs, self.nodes)
+
     def reaching_output(self) -> set[str]:
         """The inputs and nodes that the output depends on, itself included."""
-        return nx.ancestors(self.dag, self.output) | {self.output}
+        seen, todo = {self.output}, [self.output]
+        while todo:
+            node = self.nodes.get(todo.pop())
+            for arg in node.args if node is not None else ():
+                if isinstance(arg, str) and arg not in seen:
+                    seen.add(arg)
+                    todo.append(arg)
+        return seen
 
     def with_inputs(self, values: Mapping[str, Any], limits: Limits | None = None) -> GraphDef:
         """A copy with some input values replaced, checked as at load time.
@@ -129,8 +146,7 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
         raise GraphFileError(issues)
     lines = {n: doc.locate(("inputs", n), key=True)[0] for n in inputs}
     lines.update({n: d.line for n, d in nodes.items()})
-    dag = _dag(inputs, nodes)
-    order = _topological(dag, doc)
+    order = _topological(inputs, nodes, doc)
     shapes, problems = _infer(order, nodes, inputs, limits)
     problems += _check_values(nodes, inputs)
     if problems:
@@ -143,7 +159,6 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
         nodes=nodes,
         output=spec.output,
         order=order,
-        dag=dag,
         shapes=shapes,
         lines=lines,
         expected=expected,
@@ -273,6 +288,8 @@ def _resolve_args(name, node, loc, doc, known, names, dtype, issues) -> tuple[Ar
 
 
 def _dag(inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> nx.DiGraph:
+    import networkx as nx
+
     dag = nx.DiGraph()
     dag.add_nodes_from(inputs, kind="input")
     for name, node in nodes.items():
@@ -287,15 +304,47 @@ def _dag(inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> nx.DiGraph:
     return dag
 
 
-def _topological(dag: nx.DiGraph, doc: Document) -> list[str]:
-    try:
-        return list(nx.topological_sort(dag))
-    except nx.NetworkXUnfeasible:
-        cycle = [u for u, _ in nx.find_cycle(dag)]
-        path = " -> ".join([*cycle, cycle[0]])
-        first = min(cycle, key=lambda n: doc.locate(("nodes", n), key=True))
-        msg = f"node '{first}' is on a cycle: {path}; a graph must be acyclic"
-        raise GraphFileError([doc.issue(("nodes", first), msg, key=True)]) from None
+def _topological(inputs: dict[str, InputDef], nodes: dict[str, NodeDef], doc: Document) -> list[str]:
+    """Kahn's algorithm in file order, without recursion; a cycle is an error that
+    lists the whole cycle, located at its first node in the file."""
+    users: dict[str, list[str]] = {name: [] for name in (*inputs, *nodes)}
+    waiting: dict[str, int] = {}
+    for name, node in nodes.items():
+        deps = {a for a in node.args if isinstance(a, str)}
+        waiting[name] = len(deps)
+        for dep in deps:
+            users[dep].append(name)
+    ready = deque([*inputs, *(n for n in nodes if waiting[n] == 0)])
+    order: list[str] = []
+    while ready:
+        name = ready.popleft()
+        order.append(name)
+        for user in users[name]:
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                ready.append(user)
+    if len(order) < len(users):
+        _cycle_error(nodes, set(users) - set(order), doc)
+    return order
+
+
+def _cycle_error(nodes: dict[str, NodeDef], stuck: set[str], doc: Document) -> None:
+    """Walk back along arguments inside the nodes that never became ready: every one
+    of them waits on another, so the walk comes back to a node it has seen."""
+
+    def position(name: str) -> tuple[int, int]:
+        return doc.locate(("nodes", name), key=True)
+
+    walk, seen = [min(stuck, key=position)], set()
+    while walk[-1] not in seen:
+        seen.add(walk[-1])
+        walk.append(next(a for a in nodes[walk[-1]].args if isinstance(a, str) and a in stuck))
+    cycle = walk[walk.index(walk[-1]) : -1][::-1]
+    first = min(cycle, key=position)
+    cycle = cycle[cycle.index(first) :] + cycle[: cycle.index(first)]
+    path = " -> ".join([*cycle, first])
+    msg = f"node '{first}' is on a cycle: {path}; a graph must be acyclic"
+    raise GraphFileError([doc.issue(("nodes", first), msg, key=True)])
 
 
 def _infer(
