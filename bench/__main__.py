@@ -19,6 +19,7 @@ from rich.table import Table
 import graphgrad
 
 from .floor import floor_function
+from .loading import bench_loading
 from .memory import memory_per_node
 from .nets import two_layer_svm
 
@@ -234,6 +235,28 @@ def engine_suite(args: argparse.Namespace) -> None:
         )
     Console(width=200).print(table)
     print(json.dumps({"bench": "engine", "results": rows}))
+    loading = [bench_loading(scalar_dag_text(n)) for n in (1_000, 10_000, args.nodes)]
+    table = Table(
+        "workload", "parse", "validate + build", "compile", "total", "C loader alone", "json.loads", "ratio"
+    )
+    for r in loading:
+        table.add_row(
+            r["workload"],
+            *(
+                f"{r[k]:.1f} us"
+                for k in (
+                    "parse_us_per_node",
+                    "validate_and_build_us_per_node",
+                    "compile_us_per_node",
+                    "total_us_per_node",
+                    "c_loader_us_per_node",
+                    "json_loads_us_per_node",
+                )
+            ),
+            f"{r['ratio_to_c_loader']:.2f}x",
+        )
+    Console(width=200).print(table)
+    print(json.dumps({"bench": "loading", "results": loading}))
     memory = memory_per_node(args.nodes)
     Console().print(
         f"peak memory of loading and running {memory['nodes']} scalar nodes: "
