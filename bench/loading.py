@@ -12,7 +12,6 @@ from graphgrad.plan import compile_plan
 from graphgrad.plugins import default_registry
 from graphgrad.source import Limits, parse
 
-
 SMALL = "graphgrad: 1\ninputs: {x: 1.0}\nnodes:\n  f: {op: exp, in: [x]}\noutput: f\n"
 
 
