@@ -29,12 +29,12 @@ import numpy as np
 
 from . import engine
 from .errors import GraphgradError
-from .graph import GraphDef, build_graph
+from .graph import GraphDef, build_graph, graph_from_text
 from .plan import Plan, compile_plan
 from .plugins import PluginRef, load_registry
 from .registry import Registry
 from .scalarplan import ScalarProgram, compile_scalar
-from .source import Document, Limits, parse, read_text
+from .source import Document, Limits, read_text
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -362,6 +362,5 @@ def load(
     else:
         path, stem = os.fspath(source), Path(source).stem
         text = read_text(path, limits)
-    doc = parse(text, path, limits)
-    definition = build_graph(doc, registry, limits, name=stem)
-    return Graph.from_definition(definition, registry, limits, data=doc.data)
+    definition, data = graph_from_text(text, path, registry, limits, name=stem)
+    return Graph.from_definition(definition, registry, limits, data=data)

@@ -23,7 +23,7 @@ from .expect import Expected, parse_expect
 from .gate import Gate, InputValueError, Shape, has_shape_rule
 from .inputs import InputDef, build_inputs, to_array
 from .registry import GateType, Registry
-from .source import Document, Limits
+from .source import Document, Limits, parse
 from .spec import NAME, RESERVED, GraphSpec, NodeSpec, did_you_mean, translate
 
 if TYPE_CHECKING:
@@ -115,6 +115,20 @@ class GraphDef:
 
 def _literal(a: np.ndarray) -> str:
     return repr(a.item())
+
+
+def graph_from_text(
+    text: str, path: str, registry: Registry, limits: Limits, *, name: str
+) -> tuple[GraphDef, Any]:
+    """Parse and validate, locating only what a valid file needs (the lines of nodes and
+    inputs); a file with any fault is parsed again with every position, so that each
+    message points at its key or value. Returns the graph and the document's data."""
+    doc = parse(text, path, limits, positions=False)
+    try:
+        return build_graph(doc, registry, limits, name=name), doc.data
+    except GraphFileError:
+        doc = parse(text, path, limits)
+        return build_graph(doc, registry, limits, name=name), doc.data
 
 
 def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str) -> GraphDef:

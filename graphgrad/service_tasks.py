@@ -8,11 +8,11 @@ from typing import Any
 
 from .api import Graph
 from .errors import GateRuntimeError, GraphFileError, GraphgradError
-from .graph import build_graph
+from .graph import graph_from_text
 from .jsonout import clean, dumps, to_json
 from .plugins import load_registry
 from .service_pool import PoolSettings
-from .source import decode, parse
+from .source import decode
 from .verify import check_graph
 
 BODY = "body"
@@ -31,9 +31,9 @@ def handle(kind: str, body: bytes, options: dict[str, Any], settings: PoolSettin
         return 200, "text/plain", b""
     try:
         registry = load_registry(settings.plugins)
-        doc = parse(decode(body, BODY, settings.limits), BODY, settings.limits)
-        definition = build_graph(doc, registry, settings.limits, name=BODY)
-        graph = Graph.from_definition(definition, registry, settings.limits, data=doc.data)
+        text = decode(body, BODY, settings.limits)
+        definition, data = graph_from_text(text, BODY, registry, settings.limits, name=BODY)
+        graph = Graph.from_definition(definition, registry, settings.limits, data=data)
         return _TASKS[kind](graph, options)
     except GraphFileError as exc:
         errors = [str(i) for i in exc.issues]

@@ -110,11 +110,14 @@ def _too_big(size: int, limits: Limits) -> str:
     return f"file is {size} bytes, over the limit of {limits.max_file_bytes} (raise it with --max-file-bytes)"
 
 
-def parse(text: str, path: str, limits: Limits) -> Document:
+def parse(text: str, path: str, limits: Limits, *, positions: bool = True) -> Document:
     """Parse one YAML document into a :class:`Document`.
 
     Fatal faults (syntax, limits) raise :class:`GraphFileError`; faults the parse can go
     past (a duplicate key, a forbidden tag) are collected in ``Document.issues``.
+    With ``positions=False`` only the top two levels (sections, and the names of inputs
+    and nodes) are located: faster and leaner, for a file expected to be valid, to be
+    parsed again with every position if it is not.
 
     >>> doc = parse("a: 1e-6\\nb: no\\n", "<text>", Limits())
     >>> doc.data, doc.locate(("b",))
@@ -122,7 +125,7 @@ def parse(text: str, path: str, limits: Limits) -> Document:
     """
     if len(text) > limits.max_file_bytes:
         raise GraphFileError([Issue(path, 1, 1, _too_big(len(text), limits))])
-    builder = _Builder(path, limits)
+    builder = _Builder(path, limits, positions)
     try:
         for event in yaml.parse(text, Loader=_Loader):
             builder.feed(event)
@@ -159,14 +162,16 @@ class _Frame:
 
 
 _NO_KEY = object()
+_UNLOCATED = ("<unlocated>",)
 
 
 class _Builder:
     """Turns a YAML event stream into plain data, without recursion."""
 
-    def __init__(self, path: str, limits: Limits):
+    def __init__(self, path: str, limits: Limits, positions: bool = True):
         self.path = path
         self.limits = limits
+        self.positions = positions
         self.doc = Document(data=None, path=path)
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[Any, int]] = {}
@@ -206,6 +211,8 @@ class _Builder:
     def _attach(self, value: Any, event: yaml.Event, *, is_scalar: bool) -> tuple | None:
         """Place a value in the open container; return its key path, or None if dropped."""
         self.count += 1
+        if not self.positions and len(self.stack) > 2:
+            return self._attach_unlocated(self.stack[-1], value, event, is_scalar)
         mark = self._mark(event)
         if not self.stack:
             self.doc.data, self.root_set = value, True
@@ -229,6 +236,22 @@ class _Builder:
             self.doc.key_marks[loc] = top.key_mark
         top.key, top.skip = _NO_KEY, False
         return None if skip else loc
+
+    def _attach_unlocated(self, top: _Frame, value: Any, event: yaml.Event, is_scalar: bool) -> tuple:
+        """``_attach`` below the names of inputs and nodes, when positions are not kept."""
+        if isinstance(top.obj, list):
+            top.obj.append(value)
+        elif top.key is _NO_KEY:
+            if not is_scalar:
+                self._fatal(event, "a mapping key must be a plain value, not a list or mapping")
+            top.key = value
+            if value in top.obj:
+                self._take_key(top, value, self._mark(event))
+        else:
+            if not top.skip:
+                top.obj[top.key] = value
+            top.key, top.skip = _NO_KEY, False
+        return _UNLOCATED
 
     def _take_key(self, top: _Frame, key: Any, mark: tuple[int, int]) -> None:
         top.key, top.key_mark = key, mark

@@ -26,6 +26,7 @@ BOMB = HEAD + "".join(
 
 CASES = {
     "duplicate key": (HEAD + "inputs: {x: 1}\n" + OK_TAIL + "output: x\n", 5, 1, "'output' is given twice (first on line 4)"),
+    "duplicate key in a node": (HEAD + "inputs: {x: 1}\nnodes:\n  f: {op: exp,\n      op: log, in: [x]}\noutput: f\n", 5, 7, "key 'op' is given twice (first on line 4)"),
     "python tag": (HEAD + "inputs:\n  x: !!python/object/apply:os.system [ls]\n" + OK_TAIL, 3, 6, "tag !!python/object/apply:os.system is not allowed"),
     "unknown tag": (HEAD + "inputs:\n  x: !weird 3\n" + OK_TAIL, 3, 6, "tag !weird is not allowed"),
     "alias bomb": (BOMB + "inputs: {x: 1}\n" + OK_TAIL, 8, 8, "aliases expand to more than 1000000"),

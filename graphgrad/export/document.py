@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,9 @@ def _arg(arg: str | np.ndarray) -> str | float | int:
     if isinstance(arg, str):
         return arg
     value = arg.item()
-    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+    negative_zero = value == 0 and math.copysign(1.0, value) < 0
+    whole = float(value).is_integer() and abs(value) < 2**53 and not negative_zero
+    return int(value) if whole else value
 
 
 def _input(raw: Any) -> Any:
