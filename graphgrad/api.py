@@ -169,14 +169,13 @@ class Graph:
             self._scalar = compile_scalar(self.definition, self.plan)
         return self._scalar
 
-    def _hot_program(self) -> ScalarProgram | None:
-        """The scalar program once the graph is run again and again: compiling costs
-        about as much as one NumPy run up to 20,000 nodes and several above (CPython
-        compiles one long function in superlinear time), so a graph is compiled on its
-        second run, or its tenth when it is larger."""
+    def _count_run(self) -> None:
+        """Compile the scalar program once the graph is run again and again: compiling
+        costs about one NumPy run up to 20,000 nodes and several above (CPython compiles
+        one long function in superlinear time), so on the second run, or the tenth."""
         self._runs += 1
-        hot = self._runs >= (2 if len(self.plan.steps) <= 20_000 else 10)
-        return self.scalar_program if hot or self._scalar is not _UNSET else None
+        if self._scalar is _UNSET and self._runs >= (2 if len(self.plan.steps) <= 20_000 else 10):
+            self._scalar = compile_scalar(self.definition, self.plan)
 
     @property
     def name(self) -> str:
@@ -211,7 +210,7 @@ class Graph:
         NumPy's floating-point warnings are silenced: a NaN or infinity is a value in
         the result (and reported by checking), not a warning on stderr.
         """
-        self._hot_program()
+        self._count_run()
         target = self.with_inputs(inputs) if inputs else self
         plan = target.plan
         program = target._scalar if target._scalar is not _UNSET else None
