@@ -8,6 +8,8 @@ what comes back (fan-out).
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .errors import GateRuntimeError
@@ -54,10 +56,32 @@ def backward(plan: Plan, values: list[np.ndarray | None]) -> list[np.ndarray | N
         for slot, grad in zip(step.ins, downstream, strict=True):
             if grad is None or not requires[slot]:
                 continue
-            grad = _fit(plan, step, grad, values[slot])
-            current = grads[slot]
-            grads[slot] = grad if current is None else current + grad
+            _accumulate(grads, slot, _fit(plan, step, grad, values[slot]))
     return grads
+
+
+def _accumulate(grads: list[np.ndarray | None], slot: int, grad: np.ndarray) -> None:
+    """Add ``grad`` to ``grads[slot]``, in place when nothing else can see that array.
+
+    A fresh large array costs page faults on every run (a 2.4 MB sum took 2.4 ms in the
+    two-layer net); adding in place avoids it. The array is safe to overwrite only when
+    it owns its memory and no gate, value or other gradient holds it: then its only
+    references are the list, ``current`` and getrefcount's argument (the same test
+    NumPy uses to reuse temporaries).
+    """
+    current = grads[slot]
+    if current is None:
+        grads[slot] = grad
+    elif (
+        sys.getrefcount(current) == 3
+        and current.base is None
+        and current.flags.writeable
+        and current.shape == grad.shape
+        and current.dtype == grad.dtype
+    ):
+        np.add(current, grad, out=current)
+    else:
+        grads[slot] = current + grad
 
 
 def _fit(plan: Plan, step: Step, grad, value: np.ndarray) -> np.ndarray:

@@ -108,6 +108,43 @@ def test_node_grads_match_central_differences_through_a_chain():
     np.testing.assert_allclose(g.run().grads["x"], numeric, rtol=1e-7)
 
 
+def test_fan_out_sums_are_right_when_gates_share_gradient_arrays():
+    """add returns its upstream array for every input, so several contributions to one
+    slot may be one array; the engine's in-place summing must not write into it."""
+    g = load(
+        "inputs: {x: [0.3, -0.7, 1.1, 0.2]}\nnodes:\n  a: {op: add, in: [x, x, x]}\n"
+        "  b: {op: mul, in: [a, x]}\n  c: {op: add, in: [b, a]}\n  d: {op: exp, in: [x]}\n"
+        "  e: {op: add, in: [c, d, x]}\n  f: {op: sum, in: [e]}\noutput: f\n"
+    )
+    x = g.definition.inputs["x"].value
+    numeric = central_difference(lambda v: float(g.run(inputs={"x": v}).value), x)
+    first, second = g.run(), g.run()
+    np.testing.assert_allclose(first.grads["x"], numeric, rtol=1e-7)
+    np.testing.assert_array_equal(first.grads["x"], second.grads["x"])
+    np.testing.assert_allclose(first.grads["x"], 6 * x + 3 + np.exp(x) + 1, rtol=1e-12)
+
+
+def test_gradient_sums_reuse_only_arrays_nothing_else_holds():
+    import weakref
+
+    from graphgrad.engine import _accumulate
+
+    owned = [np.ones(3)]
+    before = weakref.ref(owned[0])
+    _accumulate(owned, 0, np.full(3, 2.0))
+    assert owned[0] is before() and owned[0].tolist() == [3, 3, 3]
+
+    shared = np.ones(3)
+    grads = [shared]
+    _accumulate(grads, 0, np.full(3, 2.0))
+    assert shared.tolist() == [1, 1, 1] and grads[0].tolist() == [3, 3, 3]
+
+    base = np.ones(6)
+    view = [base[:3]]
+    _accumulate(view, 0, np.ones(3))
+    assert base.tolist() == [1] * 6 and view[0].tolist() == [2, 2, 2]
+
+
 def test_a_100000_node_chain_loads_and_runs():
     n = 100_000
     body = "".join(f"  n{i}: {{op: add, in: [n{i - 1}, 1]}}\n" for i in range(1, n))
