@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 import types
 
@@ -18,63 +17,18 @@ from rich.table import Table
 
 import graphgrad
 
+from .dag import scalar_dag_text
 from .floor import floor_function
 from .loading import bench_loading
 from .memory import memory_per_node
-from .nets import two_layer_svm
-
-OPS = ["add", "mul", "tanh", "sigmoid", "relu", "exp"]
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from .nets import REG, numpy_floor, two_layer
+from .peers import net_peers, scalar_peers
+from .timing import median_time, rotated_medians
 
 
-def paired_medians(first, second, repeats: int) -> tuple[float, float]:
-    """Medians of two workloads timed in alternation, so that a machine that slows down
-    or speeds up during the run affects both alike (after one warm-up call each)."""
-    first(), second()
-    a, b = [], []
-    for _ in range(repeats):
-        for fn, out in ((first, a), (second, b)):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    return statistics.median(a), statistics.median(b)
-
-
-def scalar_dag_text(n: int, seed: int = 0) -> str:
-    """A random DAG of n scalar gates with fan-out; exp is applied to a tanh so it stays finite."""
-    rng = np.random.default_rng(seed)
-    lines = ["graphgrad: 1", "inputs: {x: 0.5, y: -0.25}", "nodes:"]
-    names = ["x", "y"]
-    for i in range(n):
-        op = OPS[i % len(OPS)]
-        a = names[-1]
-        if op in ("add", "mul"):
-            b = names[int(rng.integers(max(0, len(names) - 50), len(names)))]
-            lines.append(f"  n{i}: {{op: {op}, in: [{a}, {b}]}}")
-        elif op == "exp":
-            lines.append(f"  t{i}: {{op: tanh, in: [{a}]}}")
-            lines.append(f"  n{i}: {{op: exp, in: [t{i}]}}")
-        else:
-            lines.append(f"  n{i}: {{op: {op}, in: [{a}]}}")
-        if op == "mul":
-            lines.append(f"  c{i}: {{op: tanh, in: [n{i}]}}")
-            names.append(f"c{i}")
-        else:
-            names.append(f"n{i}")
-    lines.append(f"output: {names[-1]}")
-    return "\n".join(lines) + "\n"
-
-
-def bench_scalar(n: int, repeats: int) -> dict:
-    """The scalar DAG: load, first run (NumPy plan), compile, hot runs against the floor."""
+def bench_scalar(n: int, repeats: int, with_peers: bool = True) -> dict:
+    """The scalar DAG: load, first run (NumPy plan), compile, hot runs against the floor
+    and the peers, all timed in rotation."""
     text = scalar_dag_text(n)
     start = time.perf_counter()
     graph = graphgrad.load(text)
@@ -87,10 +41,22 @@ def bench_scalar(n: int, repeats: int) -> dict:
     floor = floor_function(graph.definition)
     args = [float(d.value) for d in graph.definition.inputs.values()]
     value, _ = floor(*args)
-    assert np.isclose(value, graph.run().value)
-    floor_s, run_s = paired_medians(lambda: floor(*args), graph.run, repeats)
+    result = graph.run()
+    assert np.isclose(value, result.value)
+    expected = {name: float(g) for name, g in result.grads.items()}
+
+    def agrees(out) -> bool:
+        got_value, grads = out
+        close = all(np.isclose(grads[k], g) for k, g in expected.items())
+        return bool(np.isclose(got_value, value)) and close
+
+    peers = checked_peers(scalar_peers(graph.definition) if with_peers else {}, agrees)
+    floor_s, run_s, *peer_s = rotated_medians(
+        [lambda: floor(*args), graph.run, *(p["run"] for p in peers.values() if "run" in p)], repeats
+    )
     return {
         "workload": f"scalar DAG, {nodes} nodes",
+        "nodes": nodes,
         "graphgrad_s": run_s,
         "floor_s": floor_s,
         "ratio": run_s / floor_s,
@@ -99,42 +65,94 @@ def bench_scalar(n: int, repeats: int) -> dict:
         "numpy_plan_per_node_us": numpy_s / nodes * 1e6,
         "compile_s": compile_s,
         "load_per_node_us": load_s / nodes * 1e6,
+        "peers": peer_rows(peers, peer_s, floor_s, run_s),
     }
 
 
-def numpy_floor(X, y, W1, W2, reg=0.001):
-    """The same forward and backward, written by hand in NumPy (gradients of W1, W2, X)."""
-    N = X.shape[0]
-    rows = np.arange(N)
-    h = X @ W1
-    a = np.maximum(h, 0)
-    s = a @ W2
-    margins = np.maximum(0, s - s[rows, y][:, None] + 1)
-    margins[rows, y] = 0
-    loss = margins.sum() / N + reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
-    ds = (margins > 0).astype(s.dtype)
-    ds[rows, y] = -ds.sum(axis=1)
-    ds /= N
-    dW2 = a.T @ ds + 2 * reg * W2
-    dh = (ds @ W2.T) * (h > 0)
-    dW1 = X.T @ dh + 2 * reg * W1
-    dX = dh @ W1.T
-    return loss, dW1, dW2, dX
-
-
-def bench_net(batch: int, repeats: int, D: int = 3072, H: int = 100, C: int = 10) -> dict:
-    graph = graphgrad.load(two_layer_svm(batch, D, H, C))
+def bench_net(batch: int, repeats: int, loss: str = "svm", with_peers: bool = True) -> dict:
+    D, H, C = 3072, 100, 10
+    graph = graphgrad.load(two_layer(batch, D, H, C, loss=loss))
     v = {k: d.value for k, d in graph.definition.inputs.items()}
-    loss, dW1, *_ = numpy_floor(v["X"], v["y"], v["W1"], v["W2"])
+    expected = numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss)
     result = graph.run()
-    assert np.isclose(result.value, loss) and np.allclose(result.grads["W1"], dW1)
-    floor_s, run_s = paired_medians(lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"]), graph.run, repeats)
+    assert np.isclose(result.value, expected[0]) and np.allclose(result.grads["W1"], expected[1])
+
+    def agrees(out) -> bool:
+        return all(np.allclose(a, b) for a, b in zip(out, expected, strict=True))
+
+    candidates = net_peers(v["X"], v["y"], v["W1"], v["W2"], loss, REG) if with_peers else {}
+    peers = checked_peers(candidates, agrees)
+    floor_s, run_s, *peer_s = rotated_medians(
+        [
+            lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss),
+            graph.run,
+            *(p["run"] for p in peers.values() if "run" in p),
+        ],
+        repeats,
+    )
     return {
-        "workload": f"two-layer net D={D} H={H} C={C}, batch {batch}",
+        "workload": f"two-layer net D={D} H={H} C={C}, {loss}, batch {batch}",
         "graphgrad_s": run_s,
         "numpy_floor_s": floor_s,
         "ratio": run_s / floor_s,
+        "peers": peer_rows(peers, peer_s, floor_s, run_s),
     }
+
+
+def checked_peers(peers: dict, agrees) -> dict[str, dict]:
+    """Each installed peer run once (JAX compiles here) and compared with the floor."""
+    out: dict[str, dict] = {}
+    for name, peer in peers.items():
+        if isinstance(peer, str):
+            out[name] = {"skipped": peer}
+            continue
+        start = time.perf_counter()
+        result = peer()
+        first_s = time.perf_counter() - start
+        if not agrees(result):
+            raise AssertionError(f"{name} disagrees with the floor")
+        out[name] = {"run": peer, "first_call_s": first_s}
+    return out
+
+
+def peer_rows(peers: dict[str, dict], times: list[float], floor_s: float, graphgrad_s: float) -> dict:
+    rows = {}
+    timed = iter(times)
+    for name, peer in peers.items():
+        if "run" not in peer:
+            rows[name] = {"skipped": peer["skipped"]}
+            continue
+        seconds = next(timed)
+        rows[name] = {
+            "seconds": seconds,
+            "ratio_to_floor": seconds / floor_s,
+            "graphgrad_ahead": seconds / graphgrad_s,
+            "first_call_s": peer["first_call_s"],
+        }
+    return rows
+
+
+def print_peers(rows: list[dict], title: str) -> None:
+    """Each peer's time over the floor's, and (in brackets) how far graphgrad is ahead."""
+    names = list(dict.fromkeys(name for r in rows for name in r["peers"]))
+    if not names:
+        return
+    table = Table("workload", "graphgrad / floor", *(f"{n} / floor" for n in names), title=title)
+    notes = {}
+    for r in rows:
+        cells = []
+        for name in names:
+            peer = r["peers"][name]
+            if "skipped" in peer:
+                notes[name] = peer["skipped"]
+                cells.append("skipped")
+            else:
+                cells.append(f"{peer['ratio_to_floor']:.2f}x ({peer['graphgrad_ahead']:.1f}x)")
+        table.add_row(r["workload"], f"{r['ratio']:.2f}x", *cells)
+    console = Console(width=220)
+    console.print(table)
+    for name, note in notes.items():
+        console.print(f"{name}: {note}")
 
 
 def main() -> None:
@@ -142,6 +160,7 @@ def main() -> None:
     parser.add_argument("suites", nargs="*", help="engine, check (default: both)")
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-peers", action="store_true", help="leave out PyTorch, micrograd, JAX, ...")
     parser.add_argument("--files", type=int, default=1000, help="files in the --jobs batch")
     args = parser.parse_args()
     args.suites = args.suites or ["engine", "check"]
@@ -185,7 +204,7 @@ def bench_flat(text: str, label: str, repeats: int) -> dict:
     values = module.inputs()
     value, _ = module.forward_backward(**values)
     assert np.allclose(value, graph.run().value)
-    flat_s, run_s = paired_medians(lambda: module.forward_backward(**values), graph.run, repeats)
+    flat_s, run_s = rotated_medians([lambda: module.forward_backward(**values), graph.run], repeats)
     return {
         "workload": f"{label}: engine vs its flat code",
         "graphgrad_s": run_s,
@@ -195,11 +214,12 @@ def bench_flat(text: str, label: str, repeats: int) -> dict:
 
 
 def engine_suite(args: argparse.Namespace) -> None:
-    rows = [bench_scalar(n, args.repeats) for n in (1_000, 10_000, args.nodes)]
-    rows += [bench_net(b, args.repeats) for b in (1, 64, 1024)]
+    peers = not args.no_peers
+    rows = [bench_scalar(n, args.repeats, peers) for n in (1_000, 10_000, args.nodes)]
+    rows += [bench_net(b, args.repeats, loss, peers) for loss in ("svm", "softmax") for b in (1, 64, 1024)]
     flat = [
         bench_flat(scalar_dag_text(10_000), "scalar DAG, 13333 nodes", args.repeats),
-        bench_flat(two_layer_svm(64, 3072, 100, 10), "two-layer net, batch 64", args.repeats),
+        bench_flat(two_layer(64, 3072, 100, 10), "two-layer net, batch 64", args.repeats),
     ]
     table = Table("workload", "engine", "flat code", "engine / flat")
     for r in flat:
@@ -235,6 +255,8 @@ def engine_suite(args: argparse.Namespace) -> None:
         )
     Console(width=200).print(table)
     print(json.dumps({"bench": "engine", "results": rows}))
+    print_peers([r for r in rows if "nodes" in r], "peers on the scalar DAG (graphgrad ahead by)")
+    print_peers([r for r in rows if "nodes" not in r], "peers on the two-layer net (graphgrad ahead by)")
     loading = [bench_loading(scalar_dag_text(n)) for n in (1_000, 10_000, args.nodes)]
     table = Table(
         "workload", "parse", "validate + build", "compile", "total", "C loader alone", "json.loads", "ratio"

@@ -10,7 +10,7 @@ import sys
 CHILD = """
 import json, resource, sys
 import graphgrad
-from bench.__main__ import scalar_dag_text
+from bench.dag import scalar_dag_text
 text = scalar_dag_text(int(sys.argv[1]))
 graphgrad.load("graphgrad: 1\\ninputs: {x: 1.0}\\nnodes:\\n  f: {op: exp, in: [x]}\\noutput: f\\n").run()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

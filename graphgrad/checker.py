@@ -94,7 +94,7 @@ class Checker(BaseModel):
     or the checker's own ``default_eps`` / ``default_rtol`` where it declares them.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: ClassVar[str]
     default_eps: ClassVar[dict[str, float]] = DEFAULT_EPS

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class Exporter(BaseModel):
     """A format. Subclass it, set ``name`` and ``suffix``, implement ``export``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: ClassVar[str]
     suffix: ClassVar[str] = ".txt"

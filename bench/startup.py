@@ -1,0 +1,38 @@
+"""Start-up of the command line, in fresh processes, against ``python -c "import numpy"``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .timing import rotated_medians
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _command(*args: str) -> list[str]:
+    script = shutil.which("graphgrad")
+    return [script, *args] if script else [sys.executable, "-m", "graphgrad", *args]
+
+
+COMMANDS = {
+    'python -c "import numpy"': [sys.executable, "-c", "import numpy"],
+    "graphgrad --version": _command("--version"),
+    "graphgrad run graphs/simple.yaml": _command("run", "graphs/simple.yaml"),
+}
+
+
+def startup(repeats: int = 7) -> list[dict]:
+    """Median wall time of each command; ratios to importing NumPy."""
+
+    def runner(argv: list[str]):
+        return lambda: subprocess.run(argv, cwd=ROOT, check=True, capture_output=True)
+
+    times = rotated_medians([runner(argv) for argv in COMMANDS.values()], repeats)
+    floor = times[0]
+    return [
+        {"command": name, "seconds": t, "ratio_to_numpy_import": t / floor}
+        for name, t in zip(COMMANDS, times, strict=True)
+    ]
