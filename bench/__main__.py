@@ -177,14 +177,16 @@ def check_suite(args: argparse.Namespace) -> None:
     from .check_cost import batch_jobs, check_cost
 
     rows = check_cost()
-    table = Table("parameters", "checker", "evaluations", "seconds", "")
+    table = Table("parameters", "checker", "evaluations", "seconds", "passes' time", "", "per input")
     for r in rows:
         table.add_row(
             f"{r['params']:,}",
             r["checker"],
             f"{r['evals']:,}",
             f"{r['seconds']:.3g}",
+            f"{r['passes']:,.1f}",
             "estimated: evaluations x measured seconds per evaluation" if r["estimated"] else r["status"],
+            r.get("how", ""),
         )
     Console(width=200).print(table)
     print(json.dumps({"bench": "check_cost", "results": rows}))

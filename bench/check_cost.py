@@ -15,7 +15,8 @@ from graphgrad.batch import BatchOptions, check_files
 from graphgrad.objective import GraphObjective
 from graphgrad.verify import check_graph
 
-from .nets import two_layer_svm
+from .nets import two_layer
+from .timing import median_time
 
 SIZES = {1_000: (20, 40, 5), 100_000: (200, 480, 10), 1_000_000: (1000, 990, 10)}
 CHECKERS = ["auto", "directional", "sparse", "central", "forward", "richardson", "complex_step"]
@@ -36,23 +37,34 @@ def per_eval_seconds(graph: graphgrad.Graph, name: str, repeats: int = 20) -> fl
 
 
 def check_cost() -> list[dict]:
+    """Rows per size and checker; at 10^6 also ``auto`` on each input alone, and every
+    row's seconds as a number of forward + backward passes of the same graph."""
     rows = []
-    for _params, (D, H, C) in SIZES.items():
-        graph = graphgrad.load(two_layer_svm(16, D, H, C, x_grad=False, std=0.05))
+    for params, (D, H, C) in SIZES.items():
+        text = two_layer(16, D, H, C, x_grad=False, std=0.05)
+        graph = graphgrad.load(text)
+        pass_s = median_time(graph.run, 7)
         n = D * H + H * C
         eval_s = per_eval_seconds(graph, "W1")
-        for checker in CHECKERS:
-            row = {"params": n, "checker": checker}
+        runs = [(checker, graph, checker) for checker in CHECKERS]
+        if params == 1_000_000:
+            for name in ("W1", "W2"):
+                alone = graphgrad.load(two_layer(16, D, H, C, x_grad=False, std=0.05, wrt=[name]))
+                runs.insert(1, (f"auto, {name} alone", alone, "auto"))
+        for label, target, checker in runs:
+            row = {"params": n, "checker": label, "pass_s": pass_s}
             if checker in ELEMENTWISE and n > 1_000:
                 row["evals"] = ELEMENTWISE[checker] * n
                 row["seconds"] = row["evals"] * eval_s
                 row["estimated"] = True
             else:
-                report = check_graph(graph, checker=checker)
+                report = check_graph(target, checker=checker)
                 row["evals"] = sum(c.evals for c in report.checks)
                 row["seconds"] = report.seconds
                 row["estimated"] = False
                 row["status"] = report.status
+                row["how"] = ", ".join(f"{c.input}: {c.checker} {c.evals:,}" for c in report.checks)
+            row["passes"] = row["seconds"] / pass_s
             rows.append(row)
     return rows
 

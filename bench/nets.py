@@ -23,22 +23,37 @@ nodes:
   lreg: {{op: mul, in: [reg, {reg}]}}
   L:    {{op: add, in: [data, lreg]}}
 output: L
-"""
+{check}"""
 LOSS_OPS = {"svm": "svm_loss", "softmax": "cross_entropy"}
 REG = 0.001
 
 
 def two_layer(
-    N: int, D: int, H: int, C: int, *, loss: str = "svm", x_grad: bool = True, std: float = 0.01
+    N: int,
+    D: int,
+    H: int,
+    C: int,
+    *,
+    loss: str = "svm",
+    x_grad: bool = True,
+    std: float = 0.01,
+    wrt: list[str] | None = None,
 ) -> str:
-    """s = W2 max(0, W1 x), SVM or softmax loss + 0.001 (R(W1) + R(W2)), batch N."""
+    """s = W2 max(0, W1 x), SVM or softmax loss + 0.001 (R(W1) + R(W2)), batch N;
+    ``wrt`` limits which inputs a check covers."""
+    check = f"check: {{wrt: [{', '.join(wrt)}]}}\n" if wrt else ""
     return TEMPLATE.format(
-        N=N, D=D, H=H, C=C, loss=loss, op=LOSS_OPS[loss], x_grad=str(x_grad).lower(), std=std, reg=REG
+        N=N,
+        D=D,
+        H=H,
+        C=C,
+        loss=loss,
+        op=LOSS_OPS[loss],
+        x_grad=str(x_grad).lower(),
+        std=std,
+        reg=REG,
+        check=check,
     )
-
-
-def two_layer_svm(N: int, D: int, H: int, C: int, *, x_grad: bool = True, std: float = 0.01) -> str:
-    return two_layer(N, D, H, C, loss="svm", x_grad=x_grad, std=std)
 
 
 def numpy_floor(X, y, W1, W2, loss: str = "svm", reg: float = REG):

@@ -237,10 +237,11 @@ def _numerical(graph: Graph, values: list, grads: list, override: str | None) ->
 
 
 def _plan_checkers(name: str, size: int) -> list[str]:
-    """``auto``: central up to the threshold; above it, directional plus sparse samples."""
+    """``auto``: central up to the threshold; above it, directional (docs/decisions.md says
+    why sparse samples are not added there)."""
     if name != "auto":
         return [name]
-    return ["central"] if size <= AUTO_THRESHOLD else ["directional", "sparse"]
+    return ["central"] if size <= AUTO_THRESHOLD else ["directional"]
 
 
 def blame(graph: Graph, values: list, *, seed: int = 0) -> list[GateFault]:
@@ -256,7 +257,8 @@ def blame(graph: Graph, values: list, *, seed: int = 0) -> list[GateFault]:
         names = [plan.names[i] if i < len(plan.names) else "literal" for i in step.ins]
         plugin = graph.registry[step.op].plugin
         make = lambda name, dtype: checker_for(graph, name, dtype)  # noqa: E731
-        for verdict in check_gate(step, args, upstream, names, make):
+        needed = [plan.requires_grad[i] for i in step.ins]
+        for verdict in check_gate(step, args, upstream, names, make, needed):
             if not verdict.passed:
                 faults.append(GateFault(step.name, step.op, plugin, step.line, verdict.input, verdict))
                 break

@@ -13,6 +13,10 @@ from ..checker import Checker, Kink, Objective, Verdict, rounding_noise, within_
 class Directional(Checker):
     """Random unit directions v: the analytic g.v against (f(x+hv) - f(x-hv)) / 2h.
 
+    v is drawn uniformly from the cube [-1/2, 1/2]^n and normalised: a continuous,
+    symmetric distribution like the Gaussian (so an error is orthogonal to it with
+    probability zero), at a quarter of the cost of drawing normals for a large input.
+
     2 evaluations per direction whatever the size of x: what makes checking a
     million-parameter graph cheap. One direction sums every element's error, so a bug
     confined to a few elements of a large input can hide below the tolerance; a bug
@@ -33,12 +37,12 @@ class Directional(Checker):
         evals = 0
         f0 = None
         for d in range(self.directions):
-            v = rng.normal(size=x.shape)
+            v = rng.random(x.shape)
+            v -= 0.5
             v /= np.linalg.norm(v) or 1.0
-            step = (h * v).astype(x.dtype)
             size, first = h, None
             for _ in range(4):
-                step = (size * v).astype(x.dtype)
+                step = (size * v).astype(x.dtype, copy=False)
                 fp = float(f(x + step))
                 kink = f.last_kink
                 fm = float(f(x - step))
@@ -50,7 +54,7 @@ class Directional(Checker):
                 size /= 10
             numeric.append((fp - fm) / (2 * size))
             noise.append(rounding_noise(max(abs(fp), abs(fm)), 2 * size, x.dtype))
-            exact.append(float(np.sum(g * v)))
+            exact.append(float(np.vdot(g, v)))
             exempt.append(False)
             if first is not None:
                 kinks.append(Kink(*first, (d,), one_sided=kink is not None))
