@@ -1,7 +1,9 @@
-"""Benchmarks: engine time per node, and the two-layer net against hand-written NumPy.
+"""Benchmarks: graphgrad against hand-written floors and against its peers.
 
-Every figure is a median over repeats, and graphgrad is reported as a ratio to a floor
-measured in the same run on the same machine. Prints a table and one JSON line.
+Suites: engine (scalar DAG, two-layer nets, peers, loading, memory), check (cost per
+checker, --jobs), startup. Every figure is a median over repeats, and graphgrad is
+reported as a ratio to a floor measured in the same run on the same machine. Each table
+is followed by one JSON line.
 """
 
 from __future__ import annotations
@@ -157,20 +159,34 @@ def print_peers(rows: list[dict], title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("suites", nargs="*", help="engine, check (default: both)")
+    parser.add_argument("suites", nargs="*", help="engine, check, startup (default: all)")
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-peers", action="store_true", help="leave out PyTorch, micrograd, JAX, ...")
     parser.add_argument("--files", type=int, default=1000, help="files in the --jobs batch")
     args = parser.parse_args()
-    args.suites = args.suites or ["engine", "check"]
-    unknown = set(args.suites) - {"engine", "check"}
+    suites = ["engine", "check", "startup"]
+    args.suites = args.suites or suites
+    unknown = set(args.suites) - set(suites)
     if unknown:
-        parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}; choose from engine, check")
+        parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}; choose from {', '.join(suites)}")
     if "engine" in args.suites:
         engine_suite(args)
     if "check" in args.suites:
         check_suite(args)
+    if "startup" in args.suites:
+        startup_suite()
+
+
+def startup_suite() -> None:
+    from .startup import startup
+
+    rows = startup()
+    table = Table("command", "seconds", "ratio to importing NumPy")
+    for r in rows:
+        table.add_row(r["command"], f"{r['seconds']:.3f}", f"{r['ratio_to_numpy_import']:.2f}x")
+    Console().print(table)
+    print(json.dumps({"bench": "startup", "results": rows}))
 
 
 def check_suite(args: argparse.Namespace) -> None:

@@ -1,7 +1,12 @@
-"""Start-up of the command line, in fresh processes, against ``python -c "import numpy"``."""
+"""Start-up of the command line, in fresh processes, against ``python -c "import numpy"``.
+
+The children may write bytecode caches (PYTHONDONTWRITEBYTECODE is dropped for them),
+as on a user's machine; the warm-up call of each command writes them.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -27,8 +32,10 @@ COMMANDS = {
 def startup(repeats: int = 7) -> list[dict]:
     """Median wall time of each command; ratios to importing NumPy."""
 
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
     def runner(argv: list[str]):
-        return lambda: subprocess.run(argv, cwd=ROOT, check=True, capture_output=True)
+        return lambda: subprocess.run(argv, cwd=ROOT, env=env, check=True, capture_output=True)
 
     times = rotated_medians([runner(argv) for argv in COMMANDS.values()], repeats)
     floor = times[0]
