@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 import types
 
@@ -170,12 +172,22 @@ def main() -> None:
     unknown = set(args.suites) - set(suites)
     if unknown:
         parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}; choose from {', '.join(suites)}")
-    if "engine" in args.suites:
+    if len(args.suites) > 1:
+        for suite in args.suites:
+            run_alone(suite)
+    elif args.suites == ["engine"]:
         engine_suite(args)
-    if "check" in args.suites:
+    elif args.suites == ["check"]:
         check_suite(args)
-    if "startup" in args.suites:
+    else:
         startup_suite()
+
+
+def run_alone(suite: str) -> None:
+    """One suite in a fresh process: the peers' runtimes (JAX's and PyTorch's threads)
+    stay out of the other suites, and `check --jobs` forks from a clean parent."""
+    argv = [a for a in sys.argv[1:] if a not in ("engine", "check", "startup")]
+    subprocess.run([sys.executable, "-m", "bench", suite, *argv], check=True)
 
 
 def startup_suite() -> None:

@@ -168,9 +168,13 @@ FORWARD: dict[str, Callable[[Ctx, NodeDef, list[str]], str]] = {
     "square": lambda c, n, a: f"{a[0]} * {a[0]}",
     "reciprocal": lambda c, n, a: f"1 / {a[0]}",
     "abs": lambda c, n, a: f"np.abs({a[0]})",
-    "relu": lambda c, n, a: f"np.maximum({a[0]}, 0)",
+    "relu": lambda c, n, a: (
+        f"({a[0]} if {a[0]} > 0.0 else np.relu_rest({a[0]}))" if c.scalar else f"np.maximum({a[0]}, 0)"
+    ),
     "leaky_relu": lambda c, n, a: f"np.where({a[0]} > 0, {a[0]}, {n.gate.slope!r} * {a[0]})",
-    "sigmoid": lambda c, n, a: f"np.exp(-np.logaddexp(0, -{a[0]}))",
+    "sigmoid": lambda c, n, a: (
+        f"1.0 / (1.0 + np.exp(-{a[0]}))" if c.scalar else f"np.exp(-np.logaddexp(0, -{a[0]}))"
+    ),
     "tanh": lambda c, n, a: f"np.tanh({a[0]})",
     "max": lambda c, n, a: f"np.maximum({a[0]}, {a[1]})",
     "min": lambda c, n, a: f"np.minimum({a[0]}, {a[1]})",

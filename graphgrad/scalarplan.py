@@ -46,6 +46,12 @@ def _minimum(a: float, b: float) -> float:
     return a if a <= b else b
 
 
+def _relu_rest(a: float) -> float:
+    """relu where the inline test ``a > 0`` failed: 0, unless ``a`` is NaN."""
+    _ordered(a, a)
+    return 0.0
+
+
 def _sign(a: float) -> float:
     _ordered(a, a)
     return float((a > 0) - (a < 0))
@@ -69,7 +75,7 @@ def _same(x, *_, **__):
 
 SHIM = SimpleNamespace(
     exp=math.exp, log=math.log, sqrt=math.sqrt, tanh=math.tanh, abs=abs, sign=_sign,
-    maximum=_maximum, minimum=_minimum, logaddexp=_logaddexp,
+    maximum=_maximum, minimum=_minimum, logaddexp=_logaddexp, relu_rest=_relu_rest,
     where=lambda c, a, b: a if c else b, ones_like=lambda _: 1.0, zeros_like=lambda _: 0.0,
     float64=float, sum=_same, mean=_same, broadcast_to=_same, expand_dims=_same,
 )

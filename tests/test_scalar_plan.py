@@ -83,7 +83,9 @@ def test_random_scalar_graphs_agree_with_numpy(g):
 @pytest.mark.parametrize(
     ("op", "x"),
     [("reciprocal", 0.0), ("log", 0.0), ("log", -1.0), ("sqrt", -1.0), ("exp", 1000.0),
-     ("div", 0.0), ("relu", math.nan), ("abs", math.nan), ("max", math.nan)],
+     ("div", 0.0), ("relu", math.nan), ("abs", math.nan), ("max", math.nan),
+     ("relu", -0.0), ("relu", -2.0), ("sigmoid", -1000.0), ("sigmoid", 1000.0),
+     ("sigmoid", math.nan)],
 )
 def test_where_floats_and_numpy_differ_numpy_decides(op, x):
     g = graphgrad.Graph("edge")
