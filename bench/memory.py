@@ -1,5 +1,10 @@
 """Peak memory per node of loading and running a scalar graph, in a fresh process:
-the growth of the resident set (ru_maxrss) over the process after its imports."""
+the growth of the peak resident set over the process after its imports.
+
+The peak is VmHWM from /proc/self/status where there is one: ru_maxrss is inherited
+from the parent through fork and exec on Linux, so a child of a large benchmark process
+would report the parent's peak.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,20 @@ CHILD = """
 import json, resource, sys
 import graphgrad
 from bench.dag import scalar_dag_text
+
+def peak_kib():
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 text = scalar_dag_text(int(sys.argv[1]))
 graphgrad.load("graphgrad: 1\\ninputs: {x: 1.0}\\nnodes:\\n  f: {op: exp, in: [x]}\\noutput: f\\n").run()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_kib()
 graph = graphgrad.load(text)
 graph.run()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kib()
 print(json.dumps({"nodes": len(graph.definition.nodes), "kib": peak - base, "text_kib": len(text) // 1024}))
 """
 

@@ -36,11 +36,15 @@ def check_gate(
     names: list[str],
     make_checker: MakeChecker = default_checkers,
     needed: list[bool] | None = None,
+    quick: bool = False,
 ) -> list[Verdict]:
     """One verdict per float argument (failing ones first), with ``input`` set to its name.
 
     ``needed`` leaves out arguments whose gradient the graph never uses (an input with
     ``grad: false``): checking them would cost evaluations and blame nothing real.
+    ``quick`` checks a small argument with ``directional`` first and runs ``central``
+    (which names the wrong element) only when that fails: for a graph whose checks
+    passed, where a fault is unlikely and a few evaluations should confirm it.
     """
     try:
         with np.errstate(all="ignore"):
@@ -78,8 +82,13 @@ def check_gate(
             verdicts.append(Verdict(names[k], "local", False, float("inf"), (), 0.0, 0.0, 0, note=str(exc)))
             continue
         objective = GateObjective(step, args, k, upstream)
-        checker_name = "central" if a.size <= LOCAL_FULL else "directional"
-        verdicts.append(make_checker(checker_name, a.dtype).check(objective, a, g, input=names[k]))
+        full = a.size <= LOCAL_FULL
+        verdict = make_checker("central" if full and not quick else "directional", a.dtype).check(
+            objective, a, g, input=names[k]
+        )
+        if quick and full and not verdict.passed:
+            verdict = make_checker("central", a.dtype).check(objective, a, g, input=names[k])
+        verdicts.append(verdict)
     return sorted(verdicts, key=lambda v: v.passed)
 
 

@@ -142,8 +142,9 @@ def _check(graph: Graph, checker_name: str | None, report: FileReport) -> None:
         report.checks = _numerical(graph, values, grads, checker_name)
         large = any(definition.inputs[c.input].value.size > AUTO_THRESHOLD for c in report.checks)
         auto = _chosen(graph, checker_name) == "auto"
-        if any(not c.passed for c in report.checks) or (auto and large):
-            report.blame = blame(graph, values)
+        passed = all(c.passed for c in report.checks)
+        if not passed or (auto and large):
+            report.blame = blame(graph, values, quick=passed)
     failed = report.expect or report.problems or report.blame or any(not c.passed for c in report.checks)
     report.status = "failed" if failed else "passed"
 
@@ -244,8 +245,11 @@ def _plan_checkers(name: str, size: int) -> list[str]:
     return ["central"] if size <= AUTO_THRESHOLD else ["directional"]
 
 
-def blame(graph: Graph, values: list, *, seed: int = 0) -> list[GateFault]:
-    """Re-check every gate alone at the values it saw; return the ones that are wrong."""
+def blame(graph: Graph, values: list, *, seed: int = 0, quick: bool = False) -> list[GateFault]:
+    """Re-check every gate alone at the values it saw; return the ones that are wrong.
+
+    ``quick`` (after checks that passed): directional first on every argument, central
+    only where it fails (``gatecheck.check_gate``)."""
     plan = graph.plan
     faults = []
     for index, step in enumerate(plan.steps):
@@ -258,7 +262,7 @@ def blame(graph: Graph, values: list, *, seed: int = 0) -> list[GateFault]:
         plugin = graph.registry[step.op].plugin
         make = lambda name, dtype: checker_for(graph, name, dtype)  # noqa: E731
         needed = [plan.requires_grad[i] for i in step.ins]
-        for verdict in check_gate(step, args, upstream, names, make, needed):
+        for verdict in check_gate(step, args, upstream, names, make, needed, quick):
             if not verdict.passed:
                 faults.append(GateFault(step.name, step.op, plugin, step.line, verdict.input, verdict))
                 break

@@ -311,8 +311,8 @@ def test_per_gate_checks_leave_out_gradients_nobody_uses(monkeypatch):
     seen = []
     real = verify.check_gate
 
-    def spy(step, args, upstream, names, make, needed=None):
-        verdicts = real(step, args, upstream, names, make, needed)
+    def spy(step, args, upstream, names, make, needed=None, quick=False):
+        verdicts = real(step, args, upstream, names, make, needed, quick)
         seen.extend((step.name, v.input) for v in verdicts)
         return verdicts
 
@@ -325,3 +325,46 @@ def test_per_gate_checks_leave_out_gradients_nobody_uses(monkeypatch):
     assert check_graph(g).status == "passed"
     assert ("h", "W") in seen and ("a", "h") in seen and ("L", "a") in seen
     assert ("h", "X") not in seen
+
+
+class _OneWrongElement(graphgrad.Gate):
+    """square, with the gradient of element 7 doubled: the bug a quick check must catch."""
+
+    op = "square_one_wrong"
+
+    def forward(self, a):
+        return a * a
+
+    def backward(self, grad, out, a):
+        g = 2 * a * grad
+        g.flat[7] *= 2
+        return (g,)
+
+
+def _step(gate: graphgrad.Gate):
+    from graphgrad.plan import Step
+
+    return Step("q", gate.op, gate, gate.forward, gate.backward, (0,), 1, 3)
+
+
+def test_quick_gate_check_confirms_a_correct_gate_with_a_few_evaluations():
+    from graphgrad.gatecheck import check_gate
+    from graphgrad.gates.elementwise import Square
+
+    a = np.random.default_rng(1).normal(size=(20, 30))
+    upstream = np.random.default_rng(2).normal(size=a.shape)
+    (quick,) = check_gate(_step(Square()), [a], upstream, ["a"], quick=True)
+    (full,) = check_gate(_step(Square()), [a], upstream, ["a"])
+    assert quick.passed and quick.checker == "directional" and quick.evals == 6
+    assert full.passed and full.checker == "central" and full.evals == 2 * a.size
+
+
+def test_quick_gate_check_falls_back_to_central_to_name_the_wrong_element():
+    from graphgrad.gatecheck import check_gate
+
+    a = np.random.default_rng(1).normal(size=(20, 30))
+    upstream = np.random.default_rng(2).normal(size=a.shape)
+    (verdict,) = check_gate(_step(_OneWrongElement()), [a], upstream, ["a"], quick=True)
+    assert not verdict.passed and verdict.checker == "central"
+    assert np.ravel_multi_index(verdict.worst_index, a.shape) == 7
+    assert verdict.numeric == pytest.approx(2 * a.flat[7] * upstream.flat[7], rel=1e-6)
