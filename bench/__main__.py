@@ -54,10 +54,9 @@ def bench_scalar(n: int, repeats: int, with_peers: bool = True) -> dict:
         close = all(np.isclose(grads[k], g) for k, g in expected.items())
         return bool(np.isclose(got_value, value)) and close
 
+    floor_s, run_s = rotated_medians([lambda: floor(*args), graph.run], repeats)
     peers = checked_peers(scalar_peers(graph.definition) if with_peers else {}, agrees)
-    floor_s, run_s, *peer_s = rotated_medians(
-        [lambda: floor(*args), graph.run, *(p["run"] for p in peers.values() if "run" in p)], repeats
-    )
+    peer_s = timed_peers(peers, lambda: floor(*args), repeats)
     return {
         "workload": f"scalar DAG, {nodes} nodes",
         "nodes": nodes,
@@ -85,15 +84,10 @@ def bench_net(batch: int, repeats: int, loss: str = "svm", with_peers: bool = Tr
         return all(np.allclose(a, b) for a, b in zip(out, expected, strict=True))
 
     candidates = net_peers(v["X"], v["y"], v["W1"], v["W2"], loss, REG) if with_peers else {}
+    floor = lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss)  # noqa: E731
+    floor_s, run_s = rotated_medians([floor, graph.run], repeats)
     peers = checked_peers(candidates, agrees)
-    floor_s, run_s, *peer_s = rotated_medians(
-        [
-            lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss),
-            graph.run,
-            *(p["run"] for p in peers.values() if "run" in p),
-        ],
-        repeats,
-    )
+    peer_s = timed_peers(peers, floor, repeats)
     return {
         "workload": f"two-layer net D={D} H={H} C={C}, {loss}, batch {batch}",
         "graphgrad_s": run_s,
@@ -119,14 +113,25 @@ def checked_peers(peers: dict, agrees) -> dict[str, dict]:
     return out
 
 
-def peer_rows(peers: dict[str, dict], times: list[float], floor_s: float, graphgrad_s: float) -> dict:
+def timed_peers(peers: dict[str, dict], floor, repeats: int) -> list[float]:
+    """The peers timed in rotation with the floor, apart from graphgrad's own rotation
+    with it: a peer's large arrays and threads then cannot slow graphgrad's figure.
+    Each peer's time is scaled by the floor of its rotation over the floor of graphgrad's."""
+    runs = [p["run"] for p in peers.values() if "run" in p]
+    if not runs:
+        return []
+    floor_again, *times = rotated_medians([floor, *runs], repeats)
+    return [t / floor_again for t in times]
+
+
+def peer_rows(peers: dict[str, dict], relative: list[float], floor_s: float, graphgrad_s: float) -> dict:
     rows = {}
-    timed = iter(times)
+    timed = iter(relative)
     for name, peer in peers.items():
         if "run" not in peer:
             rows[name] = {"skipped": peer["skipped"]}
             continue
-        seconds = next(timed)
+        seconds = next(timed) * floor_s
         rows[name] = {
             "seconds": seconds,
             "ratio_to_floor": seconds / floor_s,
