@@ -27,7 +27,7 @@ from .loading import bench_loading
 from .memory import memory_per_node
 from .nets import REG, numpy_floor, two_layer
 from .peers import net_peers, scalar_peers
-from .timing import median_time, rotated_medians
+from .timing import median_time, rotated_medians, rotation
 
 
 def bench_scalar(n: int, repeats: int, with_peers: bool = True) -> dict:
@@ -54,7 +54,8 @@ def bench_scalar(n: int, repeats: int, with_peers: bool = True) -> dict:
         close = all(np.isclose(grads[k], g) for k, g in expected.items())
         return bool(np.isclose(got_value, value)) and close
 
-    floor_s, run_s = rotated_medians([lambda: floor(*args), graph.run], repeats)
+    timing = rotation([lambda: floor(*args), graph.run], repeats)
+    floor_s, run_s = timing.medians
     peers = checked_peers(scalar_peers(graph.definition) if with_peers else {}, agrees)
     peer_s = timed_peers(peers, lambda: floor(*args), repeats)
     return {
@@ -62,13 +63,13 @@ def bench_scalar(n: int, repeats: int, with_peers: bool = True) -> dict:
         "nodes": nodes,
         "graphgrad_s": run_s,
         "floor_s": floor_s,
-        "ratio": run_s / floor_s,
+        "ratio": timing.ratio(1, 0),
         "per_node_us": run_s / nodes * 1e6,
         "floor_per_node_us": floor_s / nodes * 1e6,
         "numpy_plan_per_node_us": numpy_s / nodes * 1e6,
         "compile_s": compile_s,
         "load_per_node_us": load_s / nodes * 1e6,
-        "peers": peer_rows(peers, peer_s, floor_s, run_s),
+        "peers": peer_rows(peers, peer_s, floor_s, timing.ratio(1, 0)),
     }
 
 
@@ -85,15 +86,16 @@ def bench_net(batch: int, repeats: int, loss: str = "svm", with_peers: bool = Tr
 
     candidates = net_peers(v["X"], v["y"], v["W1"], v["W2"], loss, REG) if with_peers else {}
     floor = lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss)  # noqa: E731
-    floor_s, run_s = rotated_medians([floor, graph.run], repeats)
+    timing = rotation([floor, graph.run], repeats)
+    floor_s, run_s = timing.medians
     peers = checked_peers(candidates, agrees)
     peer_s = timed_peers(peers, floor, repeats)
     return {
         "workload": f"two-layer net D={D} H={H} C={C}, {loss}, batch {batch}",
         "graphgrad_s": run_s,
         "numpy_floor_s": floor_s,
-        "ratio": run_s / floor_s,
-        "peers": peer_rows(peers, peer_s, floor_s, run_s),
+        "ratio": timing.ratio(1, 0),
+        "peers": peer_rows(peers, peer_s, floor_s, timing.ratio(1, 0)),
     }
 
 
@@ -116,26 +118,27 @@ def checked_peers(peers: dict, agrees) -> dict[str, dict]:
 def timed_peers(peers: dict[str, dict], floor, repeats: int) -> list[float]:
     """The peers timed in rotation with the floor, apart from graphgrad's own rotation
     with it: a peer's large arrays and threads then cannot slow graphgrad's figure.
-    Each peer's time is scaled by the floor of its rotation over the floor of graphgrad's."""
+    Returns each peer's time over the floor's, paired by round."""
     runs = [p["run"] for p in peers.values() if "run" in p]
     if not runs:
         return []
-    floor_again, *times = rotated_medians([floor, *runs], repeats)
-    return [t / floor_again for t in times]
+    timing = rotation([floor, *runs], repeats)
+    return [timing.ratio(i, 0) for i in range(1, len(runs) + 1)]
 
 
-def peer_rows(peers: dict[str, dict], relative: list[float], floor_s: float, graphgrad_s: float) -> dict:
+def peer_rows(peers: dict[str, dict], relative: list[float], floor_s: float, graphgrad_ratio: float) -> dict:
+    """Each peer's time over the floor's; graphgrad's lead is that over graphgrad's own."""
     rows = {}
     timed = iter(relative)
     for name, peer in peers.items():
         if "run" not in peer:
             rows[name] = {"skipped": peer["skipped"]}
             continue
-        seconds = next(timed) * floor_s
+        ratio = next(timed)
         rows[name] = {
-            "seconds": seconds,
-            "ratio_to_floor": seconds / floor_s,
-            "graphgrad_ahead": seconds / graphgrad_s,
+            "seconds": ratio * floor_s,
+            "ratio_to_floor": ratio,
+            "graphgrad_ahead": ratio / graphgrad_ratio,
             "first_call_s": peer["first_call_s"],
         }
     return rows

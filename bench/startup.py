@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .timing import rotated_medians
+from .timing import rotation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,9 +37,8 @@ def startup(repeats: int = 7) -> list[dict]:
     def runner(argv: list[str]):
         return lambda: subprocess.run(argv, cwd=ROOT, env=env, check=True, capture_output=True)
 
-    times = rotated_medians([runner(argv) for argv in COMMANDS.values()], repeats)
-    floor = times[0]
+    timing = rotation([runner(argv) for argv in COMMANDS.values()], repeats)
     return [
-        {"command": name, "seconds": t, "ratio_to_numpy_import": t / floor}
-        for name, t in zip(COMMANDS, times, strict=True)
+        {"command": name, "seconds": t, "ratio_to_numpy_import": timing.ratio(i, 0)}
+        for i, (name, t) in enumerate(zip(COMMANDS, timing.medians, strict=True))
     ]

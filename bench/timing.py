@@ -20,8 +20,28 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def rotated_medians(fns: list[Callable[[], object]], repeats: int) -> list[float]:
-    """Medians of several workloads timed in rotation, so that a machine that slows down
-    or speeds up during the run affects all alike.
+    """Median time of each workload, timed in rotation (see :func:`rotation`)."""
+    return rotation(fns, repeats).medians
+
+
+class Rotation:
+    """Times of workloads run in rotation: ``rounds[k][i]`` is the median call time of
+    workload ``i`` in round ``k``."""
+
+    def __init__(self, samples: list[list[float]], rounds: list[list[float]]):
+        self.medians = [statistics.median(s) for s in samples]
+        self.rounds = rounds
+
+    def ratio(self, i: int, j: int) -> float:
+        """Median over rounds of workload i's time over workload j's in the same round:
+        a slow spell of the machine (this VM has them, seconds long, at up to 2x) falls
+        on both sides of each ratio."""
+        return statistics.median(r[i] / r[j] for r in self.rounds)
+
+
+def rotation(fns: list[Callable[[], object]], repeats: int) -> Rotation:
+    """Several workloads timed in rotation, so that a machine that slows down or speeds
+    up during the run affects all alike.
 
     Each round runs every workload as a block of calls lasting about 20 ms (one call for
     slower ones): the first calls after another workload run with cold caches, and a
@@ -34,12 +54,18 @@ def rotated_medians(fns: list[Callable[[], object]], repeats: int) -> list[float
         start = time.perf_counter()
         fn()
         calls.append(max(1, min(50, int(BLOCK_SECONDS / max(time.perf_counter() - start, 1e-9)))))
-    times: list[list[float]] = [[] for _ in fns]
+    samples: list[list[float]] = [[] for _ in fns]
+    rounds: list[list[float]] = []
     for _ in range(repeats):
-        for fn, count, out in zip(fns, calls, times, strict=True):
+        this_round = []
+        for fn, count, out in zip(fns, calls, samples, strict=True):
             gc.collect()
+            block = []
             for _ in range(count):
                 start = time.perf_counter()
                 fn()
-                out.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+                block.append(time.perf_counter() - start)
+            out.extend(block)
+            this_round.append(statistics.median(block))
+        rounds.append(this_round)
+    return Rotation(samples, rounds)

@@ -56,7 +56,13 @@ def backward(plan: Plan, values: list[np.ndarray | None]) -> list[np.ndarray | N
         for slot, grad in zip(step.ins, downstream, strict=True):
             if grad is None or not requires[slot]:
                 continue
-            _accumulate(grads, slot, _fit(plan, step, grad, values[slot]))
+            value = values[slot]
+            if type(grad) is not np.ndarray or grad.shape != value.shape or grad.dtype != value.dtype:
+                grad = _fit(plan, step, grad, value)
+            if grads[slot] is None:
+                grads[slot] = grad
+            else:
+                _accumulate(grads, slot, grad)
     return grads
 
 

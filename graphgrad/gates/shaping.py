@@ -36,6 +36,8 @@ class Matmul(Gate):
         return np.matmul(a, b)
 
     def backward(self, grad, out, a, b):
+        if a.ndim == 2 and b.ndim == 2:
+            return grad @ b.T, a.T @ grad
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = grad
