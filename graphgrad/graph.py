@@ -249,6 +249,7 @@ def _build_nodes(
     names = [*spec.inputs, *spec.nodes]
     known = set(names)
     nodes = {}
+    plain: dict[str, Gate | None] = {}
     for name, raw in spec.nodes.items():
         loc = ("nodes", name)
         try:
@@ -262,7 +263,11 @@ def _build_nodes(
             issues.append(doc.issue(loc + ("op",), msg))
             continue
         gate_type = registry[node.op]
-        gate = _make_gate(gate_type, node, loc, doc, issues)
+        gate = plain.get(node.op) if not node.attributes else None
+        if gate is None:
+            gate = _make_gate(gate_type, node, loc, doc, issues)
+            if not node.attributes:
+                plain[node.op] = gate
         args = _resolve_args(name, node, loc, doc, known, names, spec.dtype, issues)
         if not gate_type.arity.accepts(len(node.args)):
             msg = f"node '{name}': {node.op} takes {gate_type.arity} inputs, got {len(node.args)}"

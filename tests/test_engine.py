@@ -145,6 +145,17 @@ def test_gradient_sums_reuse_only_arrays_nothing_else_holds():
     assert base.tolist() == [1] * 6 and view[0].tolist() == [2, 2, 2]
 
 
+def test_plain_nodes_of_one_op_share_a_gate_and_each_bad_one_is_reported():
+    g = load("inputs: {x: 2.0}\nnodes:\n  a: {op: tanh, in: [x]}\n  b: {op: tanh, in: [a]}\noutput: b\n")
+    assert g.definition.nodes["a"].gate is g.definition.nodes["b"].gate
+    with pytest.raises(graphgrad.GraphFileError) as caught:
+        load("inputs: {x: 2.0}\nnodes:\n  a: {op: pow, in: [x]}\n  b: {op: pow, in: [a]}\noutput: b\n")
+    assert [str(i).split(": ", 1)[1] for i in caught.value.issues] == [
+        "node 'a': the required key 'exponent' is missing",
+        "node 'b': the required key 'exponent' is missing",
+    ]
+
+
 def test_a_100000_node_chain_loads_and_runs():
     n = 100_000
     body = "".join(f"  n{i}: {{op: add, in: [n{i - 1}, 1]}}\n" for i in range(1, n))
