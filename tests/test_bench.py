@@ -3,7 +3,6 @@ figures come from `python -m bench`, not from tests)."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
@@ -14,7 +13,6 @@ import graphgrad
 from bench.dag import scalar_dag_text
 from bench.floor import floor_function
 from bench.nets import numpy_floor, two_layer
-from bench.peers import scalar_peers
 from bench.timing import rotation
 from tests.conftest import ROOT
 
@@ -68,17 +66,12 @@ print("ok")
 
 
 def test_every_installed_peer_agrees_and_a_missing_one_is_a_note():
-    """In a child process: JAX's and PyTorch's threads must not meet the forks of later tests."""
+    """In a child process: JAX's and PyTorch's threads must not meet the forks of later
+    tests. Without the [bench] extra this still checks the networkx walk."""
     out = subprocess.run(
         [sys.executable, "-c", PEERS_AGREE], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
-
-
-def test_the_networkx_walk_peer_needs_nothing_extra():
-    g = graphgrad.load(scalar_dag_text(30))
-    assert callable(scalar_peers(g.definition)["networkx walk"])
-    assert importlib.util.find_spec("networkx") is not None
 
 
 def test_rotation_pairs_rounds():
