@@ -16,6 +16,7 @@ import numpy as np
 from . import engine
 from .api import Graph
 from .checker import Checker, Verdict
+from .checkers.directional import shared_directions
 from .errors import GateRuntimeError, GraphgradError
 from .expect import Mismatch, compare
 from .gatecheck import check_gate
@@ -121,7 +122,8 @@ def check_graph(graph: Graph, *, checker: str | None = None, file: str | None = 
     start = time.perf_counter()
     report = FileReport(file or graph.definition.path, graph.name)
     try:
-        _check(graph, checker, report)
+        with shared_directions():
+            _check(graph, checker, report)
     except GateRuntimeError as exc:
         report.status, report.error = "error", [str(exc)]
     report.seconds = time.perf_counter() - start
