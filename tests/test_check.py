@@ -368,3 +368,19 @@ def test_quick_gate_check_falls_back_to_central_to_name_the_wrong_element():
     assert not verdict.passed and verdict.checker == "central"
     assert np.ravel_multi_index(verdict.worst_index, a.shape) == 7
     assert verdict.numeric == pytest.approx(2 * a.flat[7] * upstream.flat[7], rel=1e-6)
+
+
+def test_directions_are_shared_within_one_graph_check_and_equal_to_fresh_draws():
+    from graphgrad.checkers.directional import Directional, shared_directions
+
+    checker = Directional()
+    fresh = list(checker._directions((40, 30)))
+    with shared_directions():
+        first = list(checker._directions((40, 30)))
+        again = list(checker._directions((40, 30)))
+        other = list(Directional(seed=1)._directions((40, 30)))
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(first, fresh, strict=True))
+    assert not np.array_equal(first[0], other[0])
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-12 for v in first)
+    assert list(checker._directions((40, 30)))[0] is not first[0]
