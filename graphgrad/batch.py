@@ -1,7 +1,8 @@
 """Checking many files in worker processes, each file isolated from its neighbours.
 
-Every worker holds one file at a time, so a file that crashes its worker (a plugin's
-segfault) or hangs it (an endless loop, past the time limit) is known exactly. It is
+Every worker checks one file at a time (the next one already waits in its pipe), so a
+file that crashes its worker (a plugin's segfault) or hangs it (an endless loop, past
+the time limit) is known exactly. It is
 retried alone in a fresh process after the batch, and if it fails again it becomes an
 error row with the cause; the files around it are untouched. Results come back in the
 order the files were given, whatever the number of jobs.
@@ -13,8 +14,9 @@ import multiprocessing as mp
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
 from .api import load
@@ -87,15 +89,25 @@ def _worker(conn: Connection, options: BatchOptions) -> None:
         conn.send((index, check_file(path, options)))
 
 
+AHEAD = 2
+"""Tasks in a worker's pipe at once: the next file is already there when one finishes,
+so a worker never waits for this process to be scheduled (on 2 busy cores that wait
+cost --jobs 2 a quarter of its speed-up)."""
+
+
 @dataclass
 class _Slot:
     worker: ProcessWorker
-    task: tuple[int, str] | None = None
+    tasks: deque[tuple[int, str]] = field(default_factory=deque)
     started: float = 0.0
+    """When the first task in ``tasks`` began: it was sent to an idle worker then, or the
+    task before it came back then. A worker does its tasks in order."""
 
 
 class _Pool:
-    """Workers with one task each; returns the tasks whose worker died or hung."""
+    """Workers with up to ``AHEAD`` tasks each; returns the tasks whose worker died or
+    hung. The task a worker was doing when it died or ran out of time is the first it
+    had not answered; the ones behind it never started and go back in the queue."""
 
     def __init__(self, size: int, options: BatchOptions):
         self.size = size
@@ -113,39 +125,49 @@ class _Pool:
         try:
             while True:
                 for i, slot in enumerate(slots):
-                    if slot.task is None and pending:
-                        if not slot.worker.alive():
-                            slots[i] = slot = self._spawn()
-                        slot.task, slot.started = pending.pop(), time.monotonic()
-                        slot.worker.conn.send(slot.task)
-                busy = [s for s in slots if s.task is not None]
+                    if not slot.tasks and pending and not slot.worker.alive():
+                        slots[i] = slot = self._spawn()
+                    while pending and len(slot.tasks) < AHEAD:
+                        task = pending.pop()
+                        if not slot.tasks:
+                            slot.started = time.monotonic()
+                        slot.tasks.append(task)
+                        slot.worker.conn.send(task)
+                busy = [s for s in slots if s.tasks]
                 if not busy:
                     return failed
                 ready = wait([s.worker.conn for s in busy], timeout=self._next_deadline(busy))
                 for slot in busy:
                     if slot.worker.conn in ready:
-                        self._receive(slot, results, on_result, failed)
+                        self._receive(slot, results, on_result, failed, pending)
                     elif time.monotonic() - slot.started > self.options.timeout:
-                        failed.append((slot.task[0], f"timed out after {self.options.timeout:g} s"))
+                        cause = f"timed out after {self.options.timeout:g} s"
+                        failed.append((slot.tasks.popleft()[0], cause))
                         slot.worker.kill()
-                        slot.task = None
+                        self._requeue(slot, pending)
         finally:
             for slot in slots:
                 slot.worker.stop()
+
+    @staticmethod
+    def _requeue(slot: _Slot, pending: list) -> None:
+        while slot.tasks:
+            pending.append(slot.tasks.pop())
 
     def _next_deadline(self, busy: list[_Slot]) -> float:
         now = time.monotonic()
         return max(0.01, min(s.started + self.options.timeout - now for s in busy))
 
-    def _receive(self, slot: _Slot, results, on_result, failed) -> None:
+    def _receive(self, slot: _Slot, results, on_result, failed, pending) -> None:
         try:
             index, report = slot.worker.conn.recv()
         except (EOFError, OSError):
-            failed.append((slot.task[0], slot.worker.death()))
-            slot.task = None
+            failed.append((slot.tasks.popleft()[0], slot.worker.death()))
             slot.worker.conn.close()
+            self._requeue(slot, pending)
             return
+        slot.tasks.popleft()
+        slot.started = time.monotonic()
         results[index] = report
-        slot.task = None
         if on_result:
             on_result(report)

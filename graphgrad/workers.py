@@ -1,7 +1,8 @@
 """A worker process and its pipe: started, stopped politely, or killed.
 
 Shared by the batch checker (``batch.py``) and the HTTP service (``service_pool.py``):
-both hand one task at a time to a worker and must be able to kill one that hangs.
+both hand tasks to a worker (the batch two at a time, the service one) and must be able
+to kill one that hangs.
 """
 
 from __future__ import annotations
