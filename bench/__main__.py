@@ -30,9 +30,8 @@ from .peers import net_peers, scalar_peers
 from .timing import median_time, rotated_medians, rotation
 
 
-def bench_scalar(n: int, repeats: int, with_peers: bool = True) -> dict:
-    """The scalar DAG: load, first run (NumPy plan), compile, hot runs against the floor
-    and the peers, all timed in rotation."""
+def bench_scalar(n: int, repeats: int) -> dict:
+    """The scalar DAG: load, first run (NumPy plan), compile, hot runs against the floor."""
     text = scalar_dag_text(n)
     start = time.perf_counter()
     graph = graphgrad.load(text)
@@ -42,6 +41,27 @@ def bench_scalar(n: int, repeats: int, with_peers: bool = True) -> dict:
     start = time.perf_counter()
     graph.scalar_program  # noqa: B018  (compiled here, as the second run would)
     compile_s = time.perf_counter() - start
+    floor, args, _ = _scalar_floor(graph)
+    timing = rotation([lambda: floor(*args), graph.run], repeats)
+    floor_s, run_s = timing.medians
+    return {
+        "workload": f"scalar DAG, {nodes} nodes",
+        "kind": "scalar",
+        "size": n,
+        "nodes": nodes,
+        "graphgrad_s": run_s,
+        "floor_s": floor_s,
+        "ratio": timing.ratio(1, 0),
+        "per_node_us": run_s / nodes * 1e6,
+        "floor_per_node_us": floor_s / nodes * 1e6,
+        "numpy_plan_per_node_us": numpy_s / nodes * 1e6,
+        "compile_s": compile_s,
+        "load_per_node_us": load_s / nodes * 1e6,
+    }
+
+
+def _scalar_floor(graph: graphgrad.Graph):
+    """The straight-line float floor, its arguments, and a test that an answer agrees."""
     floor = floor_function(graph.definition)
     args = [float(d.value) for d in graph.definition.inputs.values()]
     value, _ = floor(*args)
@@ -54,28 +74,30 @@ def bench_scalar(n: int, repeats: int, with_peers: bool = True) -> dict:
         close = all(np.isclose(grads[k], g) for k, g in expected.items())
         return bool(np.isclose(got_value, value)) and close
 
-    timing = rotation([lambda: floor(*args), graph.run], repeats)
+    return floor, args, agrees
+
+
+def bench_net(batch: int, repeats: int, loss: str = "svm") -> dict:
+    graph, v, _ = _net(batch, loss)
+    timing = rotation([lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss), graph.run], repeats)
     floor_s, run_s = timing.medians
-    peers = checked_peers(scalar_peers(graph.definition) if with_peers else {}, agrees)
-    peer_s = timed_peers(peers, lambda: floor(*args), repeats)
     return {
-        "workload": f"scalar DAG, {nodes} nodes",
-        "nodes": nodes,
+        "workload": f"two-layer net D={NET[0]} H={NET[1]} C={NET[2]}, {loss}, batch {batch}",
+        "kind": "net",
+        "size": batch,
+        "loss": loss,
         "graphgrad_s": run_s,
-        "floor_s": floor_s,
+        "numpy_floor_s": floor_s,
         "ratio": timing.ratio(1, 0),
-        "per_node_us": run_s / nodes * 1e6,
-        "floor_per_node_us": floor_s / nodes * 1e6,
-        "numpy_plan_per_node_us": numpy_s / nodes * 1e6,
-        "compile_s": compile_s,
-        "load_per_node_us": load_s / nodes * 1e6,
-        "peers": peer_rows(peers, peer_s, floor_s, timing.ratio(1, 0)),
     }
 
 
-def bench_net(batch: int, repeats: int, loss: str = "svm", with_peers: bool = True) -> dict:
-    D, H, C = 3072, 100, 10
-    graph = graphgrad.load(two_layer(batch, D, H, C, loss=loss))
+NET = (3072, 100, 10)
+
+
+def _net(batch: int, loss: str):
+    """The net's graph, its input values, and a test that an answer agrees with the floor."""
+    graph = graphgrad.load(two_layer(batch, *NET, loss=loss))
     v = {k: d.value for k, d in graph.definition.inputs.items()}
     expected = numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss)
     result = graph.run()
@@ -84,19 +106,26 @@ def bench_net(batch: int, repeats: int, loss: str = "svm", with_peers: bool = Tr
     def agrees(out) -> bool:
         return all(np.allclose(a, b) for a, b in zip(out, expected, strict=True))
 
-    candidates = net_peers(v["X"], v["y"], v["W1"], v["W2"], loss, REG) if with_peers else {}
-    floor = lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss)  # noqa: E731
-    timing = rotation([floor, graph.run], repeats)
-    floor_s, run_s = timing.medians
-    peers = checked_peers(candidates, agrees)
-    peer_s = timed_peers(peers, floor, repeats)
-    return {
-        "workload": f"two-layer net D={D} H={H} C={C}, {loss}, batch {batch}",
-        "graphgrad_s": run_s,
-        "numpy_floor_s": floor_s,
-        "ratio": timing.ratio(1, 0),
-        "peers": peer_rows(peers, peer_s, floor_s, timing.ratio(1, 0)),
-    }
+    return graph, v, agrees
+
+
+def bench_peers(row: dict, repeats: int) -> dict:
+    """The peers on the workload of ``row``, timed in rotation with its floor.
+
+    Run after every graphgrad figure of the suite: PyTorch's and JAX's runtimes keep
+    threads and memory that slowed graphgrad's own later figures (2x once at batch 1)."""
+    if row["kind"] == "scalar":
+        graph = graphgrad.load(scalar_dag_text(row["size"]))
+        floor, args, agrees = _scalar_floor(graph)
+        peers = checked_peers(scalar_peers(graph.definition), agrees)
+        floor_s = row["floor_s"]
+        baseline = lambda: floor(*args)  # noqa: E731
+    else:
+        graph, v, agrees = _net(row["size"], row["loss"])
+        peers = checked_peers(net_peers(v["X"], v["y"], v["W1"], v["W2"], row["loss"], REG), agrees)
+        floor_s = row["numpy_floor_s"]
+        baseline = lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"], row["loss"])  # noqa: E731
+    return peer_rows(peers, timed_peers(peers, baseline, repeats), floor_s, row["ratio"])
 
 
 def checked_peers(peers: dict, agrees) -> dict[str, dict]:
@@ -252,9 +281,8 @@ def bench_flat(text: str, label: str, repeats: int) -> dict:
 
 
 def engine_suite(args: argparse.Namespace) -> None:
-    peers = not args.no_peers
-    rows = [bench_scalar(n, args.repeats, peers) for n in (1_000, 10_000, args.nodes)]
-    rows += [bench_net(b, args.repeats, loss, peers) for loss in ("svm", "softmax") for b in (1, 64, 1024)]
+    rows = [bench_scalar(n, args.repeats) for n in (1_000, 10_000, args.nodes)]
+    rows += [bench_net(b, args.repeats, loss) for loss in ("svm", "softmax") for b in (1, 64, 1024)]
     flat = [
         bench_flat(scalar_dag_text(10_000), "scalar DAG, 13333 nodes", args.repeats),
         bench_flat(two_layer(64, 3072, 100, 10), "two-layer net, batch 64", args.repeats),
@@ -293,8 +321,6 @@ def engine_suite(args: argparse.Namespace) -> None:
         )
     Console(width=200).print(table)
     print(json.dumps({"bench": "engine", "results": rows}))
-    print_peers([r for r in rows if "nodes" in r], "peers on the scalar DAG (graphgrad ahead by)")
-    print_peers([r for r in rows if "nodes" not in r], "peers on the two-layer net (graphgrad ahead by)")
     loading = [bench_loading(scalar_dag_text(n)) for n in (1_000, 10_000, args.nodes)]
     table = Table(
         "workload", "parse", "validate + build", "compile", "total", "C loader alone", "json.loads", "ratio"
@@ -323,6 +349,14 @@ def engine_suite(args: argparse.Namespace) -> None:
         f"{memory['kib'] / 1024:.0f} MiB, {memory['kib_per_node']:.2f} KiB per node"
     )
     print(json.dumps({"bench": "memory", **memory}))
+    if args.no_peers:
+        return
+    for row in rows:
+        row["peers"] = bench_peers(row, args.repeats)
+    print_peers([r for r in rows if r["kind"] == "scalar"], "peers on the scalar DAG (graphgrad ahead by)")
+    print_peers([r for r in rows if r["kind"] == "net"], "peers on the two-layer net (graphgrad ahead by)")
+    results = [{k: r[k] for k in ("workload", "ratio", "peers")} for r in rows]
+    print(json.dumps({"bench": "peers", "results": results}))
 
 
 if __name__ == "__main__":
