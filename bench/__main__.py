@@ -193,7 +193,7 @@ def print_peers(rows: list[dict], title: str) -> None:
     console = Console(width=220)
     console.print(table)
     for name, note in notes.items():
-        console.print(f"{name}: {note}")
+        console.print(f"{name}: {note}", markup=False)
 
 
 def main() -> None:

@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _command(*args: str) -> list[str]:
-    script = shutil.which("graphgrad")
+    """The ``graphgrad`` script of this Python's environment (not whichever is first on
+    PATH), or ``python -m graphgrad``."""
+    beside = Path(sys.executable).with_name("graphgrad")
+    script = str(beside) if beside.exists() else shutil.which("graphgrad")
     return [script, *args] if script else [sys.executable, "-m", "graphgrad", *args]
 
 
