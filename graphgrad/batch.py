@@ -2,10 +2,10 @@
 
 Every worker checks one file at a time (the next one already waits in its pipe), so a
 file that crashes its worker (a plugin's segfault) or hangs it (an endless loop, past
-the time limit) is known exactly. It is
-retried alone in a fresh process after the batch, and if it fails again it becomes an
-error row with the cause; the files around it are untouched. Results come back in the
-order the files were given, whatever the number of jobs.
+the time limit) is known exactly. It is retried alone in a fresh process after the
+batch, and if it fails again it becomes an error row with the cause; the files around
+it are untouched. Results come back in the order the files were given, whatever the
+number of jobs.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def backward(plan: Plan, values: list[np.ndarray | None]) -> list[np.ndarray | N
 
 
 def _accumulate(grads: list[np.ndarray | None], slot: int, grad: np.ndarray) -> None:
-    """Add ``grad`` to ``grads[slot]``, in place when nothing else can see that array.
+    """Add ``grad`` to the array in ``grads[slot]``, in place when nothing else can see it.
 
     A fresh large array costs page faults on every run (a 2.4 MB sum took 2.4 ms in the
     two-layer net); adding in place avoids it. The array is safe to overwrite only when
@@ -76,9 +76,7 @@ def _accumulate(grads: list[np.ndarray | None], slot: int, grad: np.ndarray) -> 
     NumPy uses to reuse temporaries).
     """
     current = grads[slot]
-    if current is None:
-        grads[slot] = grad
-    elif (
+    if (
         sys.getrefcount(current) == 3
         and current.base is None
         and current.flags.writeable

@@ -79,7 +79,6 @@ class Directional(Checker):
             note=f"{self.directions} random directions; worst_index is not an element",
         )
 
-
     def _directions(self, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
         shared = _SHARED.get()
         if shared is None:
