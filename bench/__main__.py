@@ -196,6 +196,12 @@ def print_peers(rows: list[dict], title: str) -> None:
         console.print(f"{name}: {note}", markup=False)
 
 
+def emit(shown, bench: str, payload: dict) -> None:
+    """A table or line for people, then the same figures as one JSON line."""
+    Console(width=200).print(shown)
+    print(json.dumps({"bench": bench, **payload}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="*", help="engine, check, startup (default: all)")
@@ -234,8 +240,7 @@ def startup_suite() -> None:
     table = Table("command", "seconds", "ratio to importing NumPy")
     for r in rows:
         table.add_row(r["command"], f"{r['seconds']:.3f}", f"{r['ratio_to_numpy_import']:.2f}x")
-    Console().print(table)
-    print(json.dumps({"bench": "startup", "results": rows}))
+    emit(table, "startup", {"results": rows})
 
 
 def check_suite(args: argparse.Namespace) -> None:
@@ -253,14 +258,14 @@ def check_suite(args: argparse.Namespace) -> None:
             "estimated: evaluations x measured seconds per evaluation" if r["estimated"] else r["status"],
             r.get("how", ""),
         )
-    Console(width=200).print(table)
-    print(json.dumps({"bench": "check_cost", "results": rows}))
+    emit(table, "check_cost", {"results": rows})
     batch = batch_jobs(args.files)
-    Console().print(
+    emit(
         f"graphgrad check over {batch['files']} small files: --jobs 1 {batch['jobs1_s']:.2f} s, "
-        f"--jobs 2 {batch['jobs2_s']:.2f} s, speed-up {batch['speedup']:.2f}x"
+        f"--jobs 2 {batch['jobs2_s']:.2f} s, speed-up {batch['speedup']:.2f}x",
+        "check_jobs",
+        batch,
     )
-    print(json.dumps({"bench": "check_jobs", **batch}))
 
 
 def bench_flat(text: str, label: str, repeats: int) -> dict:
@@ -295,8 +300,7 @@ def engine_suite(args: argparse.Namespace) -> None:
             f"{r['flat_code_s'] * 1e3:.2f} ms",
             f"{r['engine_over_flat']:.2f}x",
         )
-    Console(width=200).print(table)
-    print(json.dumps({"bench": "flat_code", "results": flat}))
+    emit(table, "flat_code", {"results": flat})
     table = Table(
         "workload",
         "graphgrad",
@@ -319,8 +323,7 @@ def engine_suite(args: argparse.Namespace) -> None:
             f"{r['compile_s']:.2f} s" if "compile_s" in r else "",
             f"{r['load_per_node_us']:.1f} us" if "load_per_node_us" in r else "",
         )
-    Console(width=200).print(table)
-    print(json.dumps({"bench": "engine", "results": rows}))
+    emit(table, "engine", {"results": rows})
     loading = [bench_loading(scalar_dag_text(n)) for n in (1_000, 10_000, args.nodes)]
     table = Table(
         "workload", "parse", "validate + build", "compile", "total", "C loader alone", "json.loads", "ratio"
@@ -341,14 +344,14 @@ def engine_suite(args: argparse.Namespace) -> None:
             ),
             f"{r['ratio_to_c_loader']:.2f}x",
         )
-    Console(width=200).print(table)
-    print(json.dumps({"bench": "loading", "results": loading}))
+    emit(table, "loading", {"results": loading})
     memory = memory_per_node(args.nodes)
-    Console().print(
+    emit(
         f"peak memory of loading and running {memory['nodes']} scalar nodes: "
-        f"{memory['kib'] / 1024:.0f} MiB, {memory['kib_per_node']:.2f} KiB per node"
+        f"{memory['kib'] / 1024:.0f} MiB, {memory['kib_per_node']:.2f} KiB per node",
+        "memory",
+        memory,
     )
-    print(json.dumps({"bench": "memory", **memory}))
     if args.no_peers:
         return
     for row in rows:
