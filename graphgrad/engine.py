@@ -1,8 +1,8 @@
 """Forward and backward over a compiled plan.
 
 Forward visits the steps in topological order and writes each slot's value. Backward
-seeds the output with ones and visits the steps in reverse: each input receives the
-gate's local gradient times the upstream one, and a slot read by several steps sums
+seeds the output with ones (or a given cotangent) and visits the steps in reverse: each
+input receives the gate's local gradient times the upstream one, and a slot read by several steps sums
 what comes back (fan-out).
 """
 
@@ -29,12 +29,20 @@ def forward(plan: Plan, values: list[np.ndarray | None]) -> list[np.ndarray | No
     return values
 
 
-def backward(plan: Plan, values: list[np.ndarray | None]) -> list[np.ndarray | None]:
-    """Gradients of the output with respect to every slot that requires one (else None)."""
+def backward(
+    plan: Plan, values: list[np.ndarray | None], seed: np.ndarray | None = None
+) -> list[np.ndarray | None]:
+    """Gradients of the output with respect to every slot that requires one (else None).
+
+    The output's gradient is seeded with ones (``run``), or with ``seed``: checking a
+    non-scalar output seeds a random cotangent u, so that what is differentiated is
+    <output, u> and no error hides in a direction the plain sum cannot see.
+    """
     grads: list[np.ndarray | None] = [None] * len(values)
     if not plan.requires_grad[plan.output]:
         return grads
-    grads[plan.output] = np.ones_like(values[plan.output])
+    out = values[plan.output]
+    grads[plan.output] = np.ones_like(out) if seed is None else np.asarray(seed, dtype=out.dtype).copy()
     requires = plan.requires_grad
     for step in reversed(plan.backward_steps):
         upstream = grads[step.out]

@@ -1,6 +1,8 @@
 """Functions that checkers differentiate numerically, evaluated through the compiled plan.
 
-:class:`GraphObjective` is the whole graph's summed output as a function of one input;
+:class:`GraphObjective` is the whole graph's output, weighted by the check's cotangent
+(graph-format.md "check": <output, u>, or the output itself when it is a scalar), as a
+function of one input;
 :class:`GateObjective` is one gate's output, weighted by a fixed upstream gradient, as a
 function of one of its inputs (for per-gate blame). Both re-run only what the perturbed
 value reaches, on a copy of the slot list, and both notice when a perturbation crosses
@@ -38,12 +40,16 @@ def _kink_base(gate: Gate, args: list) -> np.ndarray | None:
 
 
 class GraphObjective:
-    """sum(output) as a function of the input in ``slot``; the rest stays as in ``values``."""
+    """sum(u * output) as a function of the input in ``slot``; the rest stays as in ``values``.
 
-    def __init__(self, plan: Plan, values: list[np.ndarray], slot: int):
+    ``cotangent`` is u (None: the output is a scalar and is taken as it is).
+    """
+
+    def __init__(self, plan: Plan, values: list[np.ndarray], slot: int, cotangent: np.ndarray | None = None):
         self.plan = plan
         self.values = values
         self.slot = slot
+        self.cotangent = None if cotangent is None else np.asarray(cotangent, dtype=np.float64)
         reached = {slot}
         self.steps: list[Step] = []
         for step in plan.steps:
@@ -71,7 +77,8 @@ class GraphObjective:
                 values[step.out] = np.asarray(step.forward(*args))
                 if kink is None:
                     kink = crossed(step.gate, self.kink_base[step.out], args, step.name, step.op)
-            total = np.sum(values[self.plan.output])
+            out = values[self.plan.output]
+            total = np.sum(out) if self.cotangent is None else np.sum(self.cotangent * out)
         self.last_kink = kink
         return complex(total) if np.iscomplexobj(total) else float(total)
 

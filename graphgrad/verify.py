@@ -137,11 +137,14 @@ def _check(graph: Graph, checker_name: str | None, report: FileReport) -> None:
     if graph.definition.expected is not None:
         named = {n: grads_or_zero(plan, grads, values, n) for n, d in definition.inputs.items() if d.grad}
         report.expect = compare(definition.expected, values[plan.output], named)
+    u = cotangent(values[plan.output], definition.spec.seed)
+    if u is not None:
+        grads = _backward(plan, values, u)
     report.problems += _nonfinite(plan, values, grads)
     if not report.problems:
-        report.problems += _nondeterministic(plan, values, grads)
+        report.problems += _nondeterministic(plan, values, grads, u)
     if not report.problems:
-        report.checks = _numerical(graph, values, grads, checker_name)
+        report.checks = _numerical(graph, values, grads, checker_name, u)
         large = any(definition.inputs[c.input].value.size > AUTO_THRESHOLD for c in report.checks)
         auto = _chosen(graph, checker_name) == "auto"
         passed = all(c.passed for c in report.checks)
@@ -151,11 +154,33 @@ def _check(graph: Graph, checker_name: str | None, report: FileReport) -> None:
     report.status = "failed" if failed else "passed"
 
 
-def _run(plan: Plan) -> tuple[list, list]:
+def _run(plan: Plan, u: np.ndarray | None = None) -> tuple[list, list]:
     with np.errstate(all="ignore"):
         values = engine.forward(plan, list(plan.initial))
-        grads = engine.backward(plan, values)
-    return values, grads
+    return values, _backward(plan, values, u)
+
+
+def _backward(plan: Plan, values: list, u: np.ndarray | None) -> list:
+    with np.errstate(all="ignore"):
+        return engine.backward(plan, values, u)
+
+
+COTANGENT_STREAM = 0x636F74  # "cot": u's own stream, apart from every input's
+
+
+def cotangent(out: np.ndarray, seed: int) -> np.ndarray | None:
+    """The check's random cotangent u for a non-scalar output (None for a scalar one).
+
+    Standard normal, drawn from the file's ``seed`` (graph-format.md "check"), in the
+    output's float dtype so that the engine's backward and the objective see the same u.
+
+    >>> cotangent(np.zeros(()), 0) is None, cotangent(np.zeros((2, 3)), 0).shape
+    (True, (2, 3))
+    """
+    if out.size <= 1 or out.dtype.kind not in "fc":
+        return None
+    dtype = np.float32 if out.dtype in (np.float32, np.complex64) else np.float64
+    return np.random.default_rng([seed, COTANGENT_STREAM]).standard_normal(out.shape).astype(dtype)
 
 
 def grads_or_zero(plan: Plan, grads: list, values: list, name: str) -> np.ndarray:
@@ -194,8 +219,8 @@ def _kind(a: np.ndarray) -> str:
     return "NaN" if np.isnan(a).any() else "infinity"
 
 
-def _nondeterministic(plan: Plan, values: list, grads: list) -> list[str]:
-    _, again = _run(plan)
+def _nondeterministic(plan: Plan, values: list, grads: list, u: np.ndarray | None) -> list[str]:
+    _, again = _run(plan, u)
     for name, i in plan.slot.items():
         if grads[i] is not None and not np.array_equal(grads[i], again[i], equal_nan=True):
             return [f"backward is not deterministic: the gradient of '{name}' differs between two runs"]
@@ -223,7 +248,9 @@ def checker_for(graph: Graph, name: str, dtype: np.dtype) -> Checker:
         raise GraphgradError(f"no checker named '{name}' (registered: auto, {known})") from None
 
 
-def _numerical(graph: Graph, values: list, grads: list, override: str | None) -> list[Verdict]:
+def _numerical(
+    graph: Graph, values: list, grads: list, override: str | None, u: np.ndarray | None
+) -> list[Verdict]:
     plan, definition = graph.plan, graph.definition
     spec = definition.spec.check
     wrt = spec.wrt if spec and spec.wrt else [n for n, d in definition.inputs.items() if d.grad]
@@ -232,7 +259,7 @@ def _numerical(graph: Graph, values: list, grads: list, override: str | None) ->
     for input_name in wrt:
         slot = plan.slot[input_name]
         x, g = values[slot], grads_or_zero(plan, grads, values, input_name)
-        objective = GraphObjective(plan, values, slot)
+        objective = GraphObjective(plan, values, slot, u)
         for checker_name in _plan_checkers(name, x.size):
             checker = checker_for(graph, checker_name, x.dtype)
             verdicts.append(checker.check(objective, x, g, input=input_name))
