@@ -40,15 +40,18 @@ class Kink:
 
 
 class Objective(Protocol):
-    """The graph's output, summed to a scalar, as a function of one input.
+    """The graph's output, weighted to a scalar by the check's cotangent, as a function of
+    one input.
 
     After each call, ``last_kink`` names the first kinked gate whose kink lies between
-    the unperturbed point and the point just evaluated (or None).
+    the unperturbed point and the point just evaluated (or None), and ``last_edge``
+    says whether the point crossed the end of a gate's domain (``Gate.edges``).
     """
 
     complex_ok: bool
     complex_refusal: str
     last_kink: tuple[str, str, tuple[int, ...]] | None
+    last_edge: bool
 
     def __call__(self, x: np.ndarray) -> float | complex: ...
 
@@ -67,9 +70,17 @@ class Verdict:
     evals: int
     kinks: list[Kink] = field(default_factory=list)
     note: str | None = None
+    inconclusive: bool = False
+    """Not passed, not failed: rounding left the numbers unable to tell (``note`` says
+    what would resolve it). Counts as not passed."""
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.passed else "inconclusive" if self.inconclusive else "failed"
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "status": self.status,
             "input": self.input,
             "checker": self.checker,
             "passed": self.passed,
@@ -80,6 +91,7 @@ class Verdict:
             "evals": self.evals,
             "kinks": [k.as_dict() for k in self.kinks],
             "note": self.note,
+            "inconclusive": self.inconclusive,
         }
 
 
@@ -129,32 +141,51 @@ class Checker(BaseModel):
     ) -> Verdict:
         """Compare analytic and numeric estimates element by element.
 
-        ``exempt`` marks elements already judged (a kink whose one-sided bounds hold);
-        ``noise`` bounds the rounding error of each numeric estimate: a difference
-        within it cannot tell right from wrong, so it does not fail the check (the
-        count is noted). ``index_map`` maps flat positions back to the input's indexes.
+        ``noise`` bounds the rounding error of each numeric estimate. An element fails
+        only when it differs by more than the tolerance and by more than its noise; one
+        whose difference rounding could explain, or whose agreement is finer than the
+        numbers can resolve, is unresolved, and a verdict with unresolved elements and
+        no failed one is *inconclusive*, never passed. ``exempt`` marks elements already
+        judged (a kink whose one-sided bounds hold); ``index_map`` maps flat positions
+        back to the input's indexes.
         """
         rtol = self.tolerance(dtype)
         a = np.asarray(analytic, dtype=np.float64).ravel()
         n = np.asarray(numeric, dtype=np.float64).ravel()
         err = relative_error(a, n, rtol, self.atol)
+        bad = err > rtol
+        unresolved = np.zeros_like(bad)
         if noise is not None:
-            within = (np.abs(a - n) <= noise.ravel()) & (err > rtol)
-            if within.any():
-                err = np.where(within, 0.0, err)
-                extra = f"{int(within.sum())} element(s) differ by less than the float noise of f"
-                note = f"{note}; {extra}" if note else extra
+            hidden, coarse = self.unresolved(a, n, noise, dtype)
+            unresolved = hidden | coarse
+            bad &= ~hidden
         if exempt is not None:
-            err = np.where(exempt.ravel(), 0.0, err)
+            keep = ~np.asarray(exempt, dtype=bool).ravel()
+            bad &= keep
+            unresolved &= keep
+            err = np.where(keep, err, 0.0)
         if err.size == 0:
             return Verdict(input, self.name, True, 0.0, (), 0.0, 0.0, evals, kinks or [], note)
-        worst = int(np.nanargmax(np.where(np.isnan(err), np.inf, err)))
+        inconclusive = not bad.any() and bool(unresolved.any())
+        pool = bad if bad.any() else unresolved if inconclusive else np.ones_like(bad)
+        ranked = np.where(pool, np.where(np.isnan(err), np.inf, err), -1.0)
+        worst = int(np.argmax(ranked))
         max_err = float(err[worst]) if not np.isnan(err[worst]) else float("inf")
+        if inconclusive:
+            assert noise is not None
+            count, floor = int(unresolved.sum()), float(np.max(np.asarray(noise).ravel()[unresolved]))
+            extra = (
+                f"inconclusive: for {count} element(s) rounding in the output hides differences "
+                f"up to {floor:.3g}, too coarse for rtol {rtol:g}; to resolve it, take a large "
+                "constant out of the output (a smaller offset), or check with --checker richardson "
+                "(larger steps, extrapolated) or complex_step (no rounding)"
+            )
+            note = f"{note}; {extra}" if note else extra
         index = index_map[worst] if index_map is not None else ()
         return Verdict(
             input,
             self.name,
-            bool(max_err <= rtol),
+            not bad.any() and not inconclusive,
             max_err,
             tuple(int(i) for i in index),
             float(a[worst]),
@@ -162,7 +193,26 @@ class Checker(BaseModel):
             evals,
             kinks or [],
             note,
+            inconclusive,
         )
+
+    def unresolved(
+        self, analytic: np.ndarray, numeric: np.ndarray, noise: np.ndarray, dtype: np.dtype
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Two masks: elements whose difference rounding could explain (``hidden``), and
+        elements that agree more closely than the numbers resolve at the scale of this
+        input's gradient (``coarse``). A checker may refine both with larger steps."""
+        rtol = self.tolerance(dtype)
+        a = np.asarray(analytic, dtype=np.float64).ravel()
+        n = np.asarray(numeric, dtype=np.float64).ravel()
+        noise = np.asarray(noise, dtype=np.float64).ravel()
+        atol = self.atol
+        bad = relative_error(a, n, rtol, atol) > rtol
+        hidden = bad & (np.abs(a - n) <= noise)
+        finite = np.concatenate([np.abs(a[np.isfinite(a)]), np.abs(n[np.isfinite(n)]), [0.0]])
+        scale = rtol * max(float(finite.max()), atol / rtol if rtol > 0 else 0.0)
+        coarse = ~bad & (noise * (RESOLUTION_FACTOR / NOISE_FACTOR) > scale)
+        return hidden, coarse
 
 
 def relative_error(a: np.ndarray, n: np.ndarray, rtol: float, atol: float) -> np.ndarray:
@@ -180,6 +230,7 @@ def relative_error(a: np.ndarray, n: np.ndarray, rtol: float, atol: float) -> np
 
 
 NOISE_FACTOR = 64
+RESOLUTION_FACTOR = 4
 
 
 def rounding_noise(f_values: float, step: float, dtype: np.dtype) -> float:
@@ -187,7 +238,9 @@ def rounding_noise(f_values: float, step: float, dtype: np.dtype) -> float:
 
     f is a sum of many terms, so its own rounding error is a small multiple of machine
     epsilon times its magnitude; divided by the step, that is the noise floor below
-    which a finite difference says nothing.
+    which a finite difference says nothing (``NOISE_FACTOR`` ulps: a bound). A few ulps
+    (``RESOLUTION_FACTOR``) are what it resolves at best: a pass claimed below that
+    is not supported by the numbers.
     """
     eps = np.finfo(np.float32 if _float_name(dtype) == "float32" else np.float64).eps
     return NOISE_FACTOR * eps * abs(f_values) / abs(step)

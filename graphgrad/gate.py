@@ -67,6 +67,15 @@ class Gate(BaseModel):
         """
         return None
 
+    def edges(self, *inputs: np.ndarray) -> np.ndarray | None:
+        """Values whose sign flips where the gate's domain ends (a pole, log or sqrt of 0).
+
+        A perturbation must never cross one: a checker that sees it crossed (or sees a
+        non-finite value) shrinks its step until it does not, then takes a step a thousand
+        times smaller, so that the step scales with the distance to the edge.
+        """
+        return None
+
     def sample_inputs(self, rng: np.random.Generator) -> list[tuple[np.ndarray, ...]] | None:
         """Input sets for ``graphgrad gates --check``; None lets it try common shapes
         (with broadcasting) with values away from zero, then positive ones."""

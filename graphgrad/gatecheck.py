@@ -17,16 +17,37 @@ from .checker import Checker, Verdict
 from .checkers.differences import Central
 from .checkers.directional import Directional
 from .gate import Gate, sum_to
-from .objective import GateObjective
+from .objective import GateObjective, widened
 from .plan import Step
 from .registry import GateType, Registry
 
 LOCAL_FULL = 1_000
-MakeChecker = Callable[[str, np.dtype], Checker]
+MakeChecker = Callable[[str, np.dtype, np.ndarray], Checker]
 
 
-def default_checkers(name: str, dtype: np.dtype) -> Checker:
-    return {"central": Central, "directional": Directional}[name]()
+FLOAT32_FLOOR = 1e-4
+
+
+def float32_tolerance(
+    cls: type[Checker], settings: dict, dtype: np.dtype, analytic: np.ndarray | None = None
+) -> Checker:
+    """``cls`` built from ``settings``; for a float32 input (whose numerical side runs in
+    float64, ``objective.widened``) with float32's tolerance unless rtol is set, and an
+    absolute floor of at least ``FLOAT32_FLOOR`` of the gradient's largest element: the
+    float32 sums that computed it are off by some ulps of their terms."""
+    if np.dtype(dtype) not in (np.float32, np.complex64):
+        return cls.model_validate(settings)
+    settings = dict(settings)
+    if settings.get("rtol") is None:
+        settings["rtol"] = cls.default_rtol["float32"]
+    if analytic is not None and analytic.size:
+        largest = float(np.max(np.abs(analytic), initial=0.0, where=np.isfinite(analytic)))
+        settings["atol"] = max(settings.get("atol", 1e-8), FLOAT32_FLOOR * largest)
+    return cls.model_validate(settings)
+
+
+def default_checkers(name: str, dtype: np.dtype, analytic: np.ndarray | None = None) -> Checker:
+    return float32_tolerance({"central": Central, "directional": Directional}[name], {}, dtype, analytic)
 
 
 def check_gate(
@@ -83,11 +104,12 @@ def check_gate(
             continue
         objective = GateObjective(step, args, k, upstream)
         full = a.size <= LOCAL_FULL
-        verdict = make_checker("central" if full and not quick else "directional", a.dtype).check(
-            objective, a, g, input=names[k]
+        wide = widened(a)
+        verdict = make_checker("central" if full and not quick else "directional", a.dtype, g).check(
+            objective, wide, g, input=names[k]
         )
         if quick and full and not verdict.passed:
-            verdict = make_checker("central", a.dtype).check(objective, a, g, input=names[k])
+            verdict = make_checker("central", a.dtype, g).check(objective, wide, g, input=names[k])
         verdicts.append(verdict)
     return sorted(verdicts, key=lambda v: v.passed)
 

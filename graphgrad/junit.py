@@ -14,7 +14,7 @@ def write_junit(reports: list[FileReport], path: str | Path) -> None:
         "testsuite",
         name="graphgrad",
         tests=str(len(reports)),
-        failures=str(sum(r.status == "failed" for r in reports)),
+        failures=str(sum(r.status in ("failed", "inconclusive") for r in reports)),
         errors=str(sum(r.status == "error" for r in reports)),
         time=f"{sum(r.seconds for r in reports):.3f}",
     )
@@ -22,8 +22,9 @@ def write_junit(reports: list[FileReport], path: str | Path) -> None:
         case = ET.SubElement(suite, "testcase", classname="graphgrad", name=r.file, time=f"{r.seconds:.3f}")
         if r.status != "passed":
             lines = r.messages()
-            tag = "failure" if r.status == "failed" else "error"
-            element = ET.SubElement(case, tag, message=lines[0] if lines else r.status, type=tag)
+            tag = "error" if r.status == "error" else "failure"
+            kind = r.status if r.status == "inconclusive" else tag
+            element = ET.SubElement(case, tag, message=lines[0] if lines else r.status, type=kind)
             element.text = "\n".join(lines)
     tree = ET.ElementTree(ET.Element("testsuites"))
     tree.getroot().append(suite)

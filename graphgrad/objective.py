@@ -6,7 +6,7 @@ function of one input;
 :class:`GateObjective` is one gate's output, weighted by a fixed upstream gradient, as a
 function of one of its inputs (for per-gate blame). Both re-run only what the perturbed
 value reaches, on a copy of the slot list, and both notice when a perturbation crosses
-a kink of a gate (``Gate.kinks``).
+a kink of a gate (``Gate.kinks``) or the end of its domain (``Gate.edges``).
 """
 
 from __future__ import annotations
@@ -39,6 +39,31 @@ def _kink_base(gate: Gate, args: list) -> np.ndarray | None:
     return None if k is None else np.real(np.asarray(k)).copy()
 
 
+def _edge_base(gate: Gate, args: list) -> np.ndarray | None:
+    e = gate.edges(*args)
+    return None if e is None else np.real(np.asarray(e)).copy()
+
+
+def _edge_crossed(gate: Gate, base: np.ndarray | None, args: list) -> bool:
+    """Whether the perturbation reached or crossed the end of the gate's domain."""
+    if base is None:
+        return False
+    new = np.real(np.asarray(gate.edges(*args)))
+    return bool(np.any((np.sign(new) != np.sign(base)) | (new == 0)))
+
+
+def widened(a: np.ndarray) -> np.ndarray:
+    """float32 (complex64) widened to float64 (complex128); other arrays as they are.
+
+    The numerical side of a check runs in double precision, as PyTorch's gradcheck asks
+    of its users: a float32 graph's finite differences would otherwise drown in its own
+    rounding. The analytic gradient stays the float32 engine's, judged with float32
+    tolerances."""
+    if a is None or a.dtype not in (np.float32, np.complex64):
+        return a
+    return a.astype(np.complex128 if a.dtype == np.complex64 else np.float64)
+
+
 class GraphObjective:
     """sum(u * output) as a function of the input in ``slot``; the rest stays as in ``values``.
 
@@ -47,7 +72,7 @@ class GraphObjective:
 
     def __init__(self, plan: Plan, values: list[np.ndarray], slot: int, cotangent: np.ndarray | None = None):
         self.plan = plan
-        self.values = values
+        self.values = [widened(v) for v in values]
         self.slot = slot
         self.cotangent = None if cotangent is None else np.asarray(cotangent, dtype=np.float64)
         reached = {slot}
@@ -57,6 +82,7 @@ class GraphObjective:
                 reached.add(step.out)
                 self.steps.append(step)
         self.kink_base = {s.out: _kink_base(s.gate, [values[i] for i in s.ins]) for s in self.steps}
+        self.edge_base = {s.out: _edge_base(s.gate, [values[i] for i in s.ins]) for s in self.steps}
         refusing = [s for s in self.steps if not type(s.gate).complex_step]
         self.complex_ok = not refusing
         self.complex_refusal = (
@@ -66,20 +92,22 @@ class GraphObjective:
             else ""
         )
         self.last_kink: KinkHit | None = None
+        self.last_edge = False
 
     def __call__(self, x: np.ndarray) -> float | complex:
         values = list(self.values)
-        values[self.slot] = x
-        kink = None
+        values[self.slot] = widened(x)
+        kink, edge = None, False
         with np.errstate(all="ignore"):
             for step in self.steps:
                 args = [values[i] for i in step.ins]
+                edge = edge or _edge_crossed(step.gate, self.edge_base[step.out], args)
                 values[step.out] = np.asarray(step.forward(*args))
                 if kink is None:
                     kink = crossed(step.gate, self.kink_base[step.out], args, step.name, step.op)
             out = values[self.plan.output]
             total = np.sum(out) if self.cotangent is None else np.sum(self.cotangent * out)
-        self.last_kink = kink
+        self.last_kink, self.last_edge = kink, edge
         return complex(total) if np.iscomplexobj(total) else float(total)
 
 
@@ -88,18 +116,25 @@ class GateObjective:
 
     def __init__(self, step: Step, args: list[np.ndarray], k: int, upstream: np.ndarray):
         self.step = step
+        args = [widened(a) for a in args]
         self.args = args
         self.k = k
         self.upstream = upstream
         self.kink_base = _kink_base(step.gate, args)
+        self.edge_base = _edge_base(step.gate, args)
+        self.upstream64 = np.asarray(upstream, dtype=np.float64)
         self.complex_ok = type(step.gate).complex_step
         self.complex_refusal = "" if self.complex_ok else f"gate {step.op} does not accept complex inputs"
         self.last_kink: KinkHit | None = None
+        self.last_edge = False
 
     def __call__(self, x: np.ndarray) -> float | complex:
+        """Summed in float64 whatever the gate's dtype: a float32 gate's own rounding is
+        its business, the objective's sum must not add to it."""
         args = list(self.args)
-        args[self.k] = x
+        args[self.k] = widened(x)
+        self.last_edge = _edge_crossed(self.step.gate, self.edge_base, args)
         with np.errstate(all="ignore"):
-            total = np.sum(self.upstream * self.step.forward(*args))
+            total = np.sum(self.upstream64 * self.step.forward(*args))
         self.last_kink = crossed(self.step.gate, self.kink_base, args, self.step.name, self.step.op)
         return complex(total) if np.iscomplexobj(total) else float(total)

@@ -85,7 +85,10 @@ class GraphItem(pytest.Item):
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, GraphCheckFailed):
             report = excinfo.value.report
-            title = "could not be checked" if report.status == "error" else "gradient check failed"
+            title = {
+                "error": "could not be checked",
+                "inconclusive": "gradient check inconclusive (rounding hides the answer)",
+            }.get(report.status, "gradient check failed")
             return "\n".join([f"{self.path}: {title}", *(f"  {m}" for m in report.messages())])
         return super().repr_failure(excinfo, style=style)
 

@@ -19,8 +19,8 @@ from .checker import Checker, Verdict
 from .checkers.directional import shared_directions
 from .errors import GateRuntimeError, GraphgradError
 from .expect import Mismatch, compare
-from .gatecheck import check_gate
-from .objective import GraphObjective
+from .gatecheck import check_gate, float32_tolerance
+from .objective import GraphObjective, widened
 from .plan import Plan
 
 AUTO_THRESHOLD = 10_000
@@ -60,7 +60,7 @@ class GateFault:
 
 @dataclass(slots=True)
 class FileReport:
-    """Everything checked for one file; ``status`` is passed, failed or error."""
+    """Everything checked for one file; ``status`` is passed, failed, inconclusive or error."""
 
     file: str
     name: str
@@ -87,7 +87,8 @@ class FileReport:
             if not c.passed:
                 at = f" worst element {list(c.worst_index)}:" if c.worst_index else ""
                 out.append(
-                    f"input '{c.input}' ({c.checker}):{at} analytic {c.analytic!r}, numeric "
+                    f"input '{c.input}' ({c.checker}{', inconclusive' if c.inconclusive else ''}):{at} "
+                    f"analytic {c.analytic!r}, numeric "
                     f"{c.numeric!r}, relative error {c.max_rel_error:.3g}"
                     + (f" ({c.note})" if c.note else "")
                 )
@@ -107,6 +108,32 @@ class FileReport:
             "unused": self.unused,
             "seconds": self.seconds,
         }
+
+
+STATUSES = ("passed", "failed", "inconclusive", "error")
+
+
+def counts(reports: list[FileReport]) -> dict[str, int]:
+    """How many reports have each status."""
+    return {s: sum(r.status == s for r in reports) for s in STATUSES}
+
+
+def check_document(reports: list[FileReport]) -> dict[str, Any]:
+    """The JSON document of ``check`` (cli.md), the same from the CLI and the service."""
+    n = counts(reports)
+    return {
+        "passed": n["passed"],
+        "failed": n["failed"],
+        "inconclusive": n["inconclusive"],
+        "errors": n["error"],
+        "files": [r.as_dict() for r in reports],
+    }
+
+
+def exit_code(reports: list[FileReport]) -> int:
+    """2 for an invalid file, 1 for a failed or inconclusive one, else 0 (cli.md)."""
+    n = counts(reports)
+    return 2 if n["error"] else 1 if n["failed"] or n["inconclusive"] else 0
 
 
 def check_graph(graph: Graph, *, checker: str | None = None, file: str | None = None) -> FileReport:
@@ -150,8 +177,10 @@ def _check(graph: Graph, checker_name: str | None, report: FileReport) -> None:
         passed = all(c.passed for c in report.checks)
         if not passed or (auto and large):
             report.blame = blame(graph, values, quick=passed)
-    failed = report.expect or report.problems or report.blame or any(not c.passed for c in report.checks)
-    report.status = "failed" if failed else "passed"
+    failed = report.expect or report.problems or report.blame
+    failed = failed or any(c.status == "failed" for c in report.checks)
+    unsure = any(c.inconclusive for c in report.checks)
+    report.status = "failed" if failed else "inconclusive" if unsure else "passed"
 
 
 def _run(plan: Plan, u: np.ndarray | None = None) -> tuple[list, list]:
@@ -232,8 +261,12 @@ def _chosen(graph: Graph, override: str | None) -> str:
     return override or (spec.checker if spec else "auto")
 
 
-def checker_for(graph: Graph, name: str, dtype: np.dtype) -> Checker:
-    """The named checker with the file's eps, rtol, atol and (for its own checker) options."""
+def checker_for(graph: Graph, name: str, dtype: np.dtype, analytic: np.ndarray | None = None) -> Checker:
+    """The named checker with the file's eps, rtol, atol and (for its own checker) options.
+
+    For a float32 input the numerical side runs in float64 (``objective.widened``), so the
+    checker is given the widened input and its step is float64's; its tolerance stays
+    float32's (``float32_tolerance``) unless the file sets one."""
     spec = graph.definition.spec.check
     settings: dict[str, Any] = {}
     if spec is not None:
@@ -242,10 +275,11 @@ def checker_for(graph: Graph, name: str, dtype: np.dtype) -> Checker:
         if spec.checker == name:
             settings.update(spec.model_extra or {})
     try:
-        return graph.registry.checker(name).cls.model_validate(settings)
+        cls = graph.registry.checker(name).cls
     except KeyError:
         known = ", ".join(c.name for c in graph.registry.checkers())
         raise GraphgradError(f"no checker named '{name}' (registered: auto, {known})") from None
+    return float32_tolerance(cls, settings, dtype, analytic)
 
 
 def _numerical(
@@ -261,8 +295,8 @@ def _numerical(
         x, g = values[slot], grads_or_zero(plan, grads, values, input_name)
         objective = GraphObjective(plan, values, slot, u)
         for checker_name in _plan_checkers(name, x.size):
-            checker = checker_for(graph, checker_name, x.dtype)
-            verdicts.append(checker.check(objective, x, g, input=input_name))
+            checker = checker_for(graph, checker_name, x.dtype, g)
+            verdicts.append(checker.check(objective, widened(x), g, input=input_name))
     return verdicts
 
 
@@ -289,7 +323,7 @@ def blame(graph: Graph, values: list, *, seed: int = 0, quick: bool = False) -> 
         upstream = np.random.default_rng([seed, index]).normal(size=out.shape).astype(out.dtype)
         names = [plan.names[i] if i < len(plan.names) else "literal" for i in step.ins]
         plugin = graph.registry[step.op].plugin
-        make = lambda name, dtype: checker_for(graph, name, dtype)  # noqa: E731
+        make = lambda name, dtype, g: checker_for(graph, name, dtype, g)  # noqa: E731
         needed = [plan.requires_grad[i] for i in step.ins]
         for verdict in check_gate(step, args, upstream, names, make, needed, quick):
             if not verdict.passed:

@@ -11,10 +11,28 @@ from pydantic import Field
 from ..checker import Checker, Kink, Objective, Verdict, rounding_noise, within_one_sided
 
 SHRINKS = 3
+EDGE_SHRINKS = 40
+EDGE_MARGIN = 1e-3
+REFINE = (100.0, 1000.0)
+
+
+def base_step(h: float, x: float) -> float:
+    """The step for an element of value x: ``h`` relative to |x| above 1, so that x + h
+    differs from x (a fixed 1e-6 is below the spacing of floats at 2e10)."""
+    return h * max(1.0, abs(x)) if np.isfinite(x) else h
 
 
 class _Elementwise(Checker):
-    """Shared loop: perturb one element at a time on a working copy, then restore it."""
+    """Shared loop: perturb one element at a time on a working copy, then restore it.
+
+    Per element: the step is scaled by |x|; a step that reaches the end of a gate's
+    domain (``Gate.edges``, or a non-finite value) shrinks by tens until it does not,
+    then by a further thousand; a step that crosses a kink shrinks by tens up to
+    ``SHRINKS`` times, then the element is judged against its one-sided differences.
+    An element whose estimate rounding leaves unresolved is estimated again with
+    Richardson's extrapolation at steps 100 and 1,000 times larger (as far from every
+    kink and edge); what stays unresolved makes the verdict inconclusive.
+    """
 
     def indices(self, x: np.ndarray) -> Sequence[tuple[int, ...]]:
         return list(np.ndindex(x.shape))
@@ -26,22 +44,36 @@ class _Elementwise(Checker):
         indices = self.indices(x)
         numeric = np.empty(len(indices))
         noise = np.empty(len(indices))
+        steps = np.empty(len(indices))
         exempt = np.zeros(len(indices), dtype=bool)
+        kinked = np.zeros(len(indices), dtype=bool)
+        edged = np.zeros(len(indices), dtype=bool)
         kinks: list[Kink] = []
         counter = _Counter(f)
         f0: list[float] = []
         for k, idx in enumerate(indices):
-            step, first = h, None
-            for _ in range(SHRINKS + 1):
+            step, first, kink = base_step(h, float(np.real(x[idx]))), None, None
+            edge_shrinks = kink_shrinks = 0
+            settled = False
+            while True:
                 estimate, kink = self.estimate(counter, work, idx, step, f0)
-                first = first or kink
-                if kink is None:
+                if counter.take_edge() or not np.isfinite(estimate):
+                    if edge_shrinks < EDGE_SHRINKS:
+                        edge_shrinks, step = edge_shrinks + 1, step / 10
+                        continue
                     break
-                step /= 10
-            numeric[k] = estimate
+                if edge_shrinks and not settled:
+                    settled, step = True, step * EDGE_MARGIN
+                    continue
+                first = first or kink
+                if kink is None or kink_shrinks == SHRINKS:
+                    break
+                kink_shrinks, step = kink_shrinks + 1, step / 10
+            numeric[k], steps[k], edged[k] = estimate, step, edge_shrinks > 0
             noise[k] = rounding_noise(counter.magnitude, step, x.dtype)
             if first is None:
                 continue
+            kinked[k] = True
             kinks.append(Kink(*first, idx, one_sided=kink is not None))
             if kink is not None:
                 if not f0:
@@ -50,6 +82,7 @@ class _Elementwise(Checker):
                 exempt[k] = within_one_sided(float(analytic[idx]), f0[0], fp, fm, taken, tol)
                 counter.take_kink()
         picked = np.array([analytic[i] for i in indices], dtype=np.float64)
+        self._refine(counter, work, indices, picked, numeric, noise, steps, kinked | edged, x.dtype)
         return self.verdict(
             input,
             picked,
@@ -62,23 +95,45 @@ class _Elementwise(Checker):
             noise=noise,
         )
 
+    def _refine(self, counter, work, indices, picked, numeric, noise, steps, near, dtype) -> None:
+        """Richardson at larger steps for the elements rounding left unresolved (not for
+        those ``near`` a kink or a domain edge: a larger step would cross it)."""
+        hidden, coarse = self.unresolved(picked, numeric, noise, dtype)
+        for k in np.flatnonzero((hidden | coarse) & ~near & (steps > 0)):
+            idx = indices[k]
+            for factor in REFINE:
+                big = steps[k] * factor
+                coarse_d = _central(counter, work, idx, big)
+                fine_d = _central(counter, work, idx, big / 2)
+                if counter.take_kink() is not None or counter.take_edge():
+                    break
+                numeric[k] = (4 * fine_d - coarse_d) / 3
+                noise[k] = 3 * rounding_noise(counter.magnitude, big, dtype)
+                h_k, c_k = self.unresolved(picked[k : k + 1], numeric[k : k + 1], noise[k : k + 1], dtype)
+                if not (h_k[0] or c_k[0]):
+                    break
+
     def estimate(self, f, work, idx, h, f0) -> tuple[float, tuple | None]:
         raise NotImplementedError
 
 
 class _Counter:
-    """Counts evaluations and remembers the first kink crossed."""
+    """Counts evaluations and remembers the first kink crossed and any domain edge."""
 
     def __init__(self, f: Objective):
         self.f = f
         self.evals = 0
         self.kink = None
+        self.edge = False
         self.magnitude = 0.0
 
     def __call__(self, x: np.ndarray) -> float:
         self.evals += 1
         value = self.f(x)
-        self.magnitude = max(self.magnitude, abs(value))
+        if not np.isfinite(value) or getattr(self.f, "last_edge", False):
+            self.edge = True  # past a domain edge: its value says nothing of f's rounding
+        else:
+            self.magnitude = max(self.magnitude, abs(value))
         if self.f.last_kink is not None and self.kink is None:
             self.kink = self.f.last_kink
         return value
@@ -86,6 +141,10 @@ class _Counter:
     def take_kink(self):
         kink, self.kink = self.kink, None
         return kink
+
+    def take_edge(self) -> bool:
+        edge, self.edge = self.edge, False
+        return edge
 
 
 def _at(f, work, idx, value) -> tuple[float, float]:
@@ -102,7 +161,7 @@ def _central(f, work, idx, h) -> float:
     original = work[idx]
     fp, hp = _at(f, work, idx, original + h)
     fm, hm = _at(f, work, idx, original - h)
-    return (fp - fm) / (hp - hm)
+    return (fp - fm) / (hp - hm) if hp != hm else float("nan")
 
 
 def _sides(f, work, idx, h) -> tuple[float, float, float]:
@@ -141,7 +200,7 @@ class Forward(_Elementwise):
             f0.append(float(f(work)))
             f.take_kink()
         fp, hp = _at(f, work, idx, work[idx] + h)
-        return (fp - f0[0]) / hp, f.take_kink()
+        return ((fp - f0[0]) / hp if hp else float("nan")), f.take_kink()
 
 
 class Sparse(Central):

@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from ..checker import Checker, Kink, Objective, Verdict, rounding_noise, within_one_sided
+from .differences import EDGE_MARGIN, EDGE_SHRINKS, REFINE
 
 
 class Directional(Checker):
@@ -32,52 +33,90 @@ class Directional(Checker):
     seed: int = Field(default=0, ge=0)
 
     def check(self, f: Objective, x: np.ndarray, analytic: np.ndarray, *, input: str) -> Verdict:
-        """Each perturbed point is written into one buffer: the objectives keep nothing of
-        their argument, and a fresh array of 10^6 elements per evaluation costs page
-        faults worth a tenth of a pass."""
-        h = self.step(x.dtype)
+        """Steps, kinks, domain edges and unresolved directions are handled as the
+        elementwise checkers handle elements (``differences._Elementwise``)."""
+        h = self.step(x.dtype) * max(1.0, float(np.max(np.abs(x), initial=0.0)))
         tol = self.tolerance(x.dtype)
         g = np.asarray(analytic, dtype=np.float64)
-        numeric, exact, exempt, kinks, noise = [], [], [], [], []
-        evals = 0
+        numeric, exact, exempt, kinks, noise, near, sizes = [], [], [], [], [], [], []
+        self._evals, self._magnitude = 0, 0.0
         f0 = None
-        step, point = np.empty_like(x), np.empty_like(x)
-        for d, v in enumerate(self._directions(x.shape)):
-            size, first = h, None
-            for _ in range(4):
-                np.multiply(v, size, out=step, casting="same_kind")
-                fp = float(f(np.add(x, step, out=point)))
-                kink = f.last_kink
-                fm = float(f(np.subtract(x, step, out=point)))
-                kink = kink or f.last_kink
-                evals += 2
-                first = first or kink
-                if kink is None:
+        self._buffers = np.empty_like(x), np.empty_like(x)
+        directions = list(self._directions(x.shape))
+        for d, v in enumerate(directions):
+            size, first, kink = h, None, None
+            edge_shrinks = kink_shrinks = 0
+            settled = False
+            while True:
+                (fp, fm), kink, edge = self._pair(f, x, v, size)
+                if edge:
+                    if edge_shrinks < EDGE_SHRINKS:
+                        edge_shrinks, size = edge_shrinks + 1, size / 10
+                        continue
                     break
-                size /= 10
+                if edge_shrinks and not settled:
+                    settled, size = True, size * EDGE_MARGIN
+                    continue
+                first = first or kink
+                if kink is None or kink_shrinks == 3:
+                    break
+                kink_shrinks, size = kink_shrinks + 1, size / 10
             numeric.append((fp - fm) / (2 * size))
             noise.append(rounding_noise(max(abs(fp), abs(fm)), 2 * size, x.dtype))
             exact.append(float(np.vdot(g, v)))
             exempt.append(False)
+            near.append(first is not None or edge_shrinks > 0)
+            sizes.append(size)
             if first is not None:
                 kinks.append(Kink(*first, (d,), one_sided=kink is not None))
             if kink is not None:
                 if f0 is None:
                     f0 = float(f(x))
-                    evals += 1
+                    self._evals += 1
                 exempt[-1] = within_one_sided(exact[-1], f0, fp, fm, size, tol)
+        numeric_a, noise_a = np.array(numeric), np.array(noise)
+        hidden, coarse = self.unresolved(np.array(exact), numeric_a, noise_a, x.dtype)
+        for d in np.flatnonzero((hidden | coarse) & ~np.array(near, dtype=bool)):
+            for factor in REFINE:
+                big = sizes[d] * factor
+                (bp, bm), kink_b, edge_b = self._pair(f, x, directions[d], big)
+                (sp, sm), kink_s, edge_s = self._pair(f, x, directions[d], big / 2)
+                if kink_b or kink_s or edge_b or edge_s:
+                    break
+                numeric_a[d] = (4 * (sp - sm) / big - (bp - bm) / (2 * big)) / 3
+                noise_a[d] = 3 * rounding_noise(max(abs(bp), abs(bm)), 2 * big, x.dtype)
+                h_d, c_d = self.unresolved(
+                    np.array(exact[d : d + 1]), numeric_a[d : d + 1], noise_a[d : d + 1], x.dtype
+                )
+                if not (h_d[0] or c_d[0]):
+                    break
         return self.verdict(
             input,
             np.array(exact),
-            np.array(numeric),
-            evals,
+            numeric_a,
+            self._evals,
             x.dtype,
             kinks=kinks,
             exempt=np.array(exempt),
             index_map=[() for _ in exact],
-            noise=np.array(noise),
+            noise=noise_a,
             note=f"{self.directions} random directions; worst_index is not an element",
         )
+
+    def _pair(self, f: Objective, x: np.ndarray, v: np.ndarray, size: float):
+        """f(x + size v) and f(x - size v), the first kink crossed, and whether either
+        point reached a domain edge or gave a non-finite value. Each perturbed point is
+        written into one buffer: the objectives keep nothing of their argument, and a
+        fresh array of 10^6 elements per evaluation costs page faults worth a tenth of a
+        pass."""
+        step, point = self._buffers
+        np.multiply(v, size, out=step, casting="same_kind")
+        fp = float(f(np.add(x, step, out=point)))
+        kink, edge = f.last_kink, getattr(f, "last_edge", False)
+        fm = float(f(np.subtract(x, step, out=point)))
+        kink, edge = kink or f.last_kink, edge or getattr(f, "last_edge", False)
+        self._evals += 2
+        return (fp, fm), kink, edge or not (np.isfinite(fp) and np.isfinite(fm))
 
     def _directions(self, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
         shared = _SHARED.get()

@@ -12,7 +12,7 @@ from ..batch import BatchOptions, check_files
 from ..jsonout import clean, dumps
 from ..junit import write_junit
 from ..plugins import load_registry
-from ..verify import FileReport
+from ..verify import FileReport, check_document, counts, exit_code
 from . import common, console, graph_files
 
 
@@ -52,23 +52,11 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
     reports = _run_batch(files, options, jobs, show=not as_json)
     if junit:
         write_junit(reports, junit)
-    counts = {s: sum(r.status == s for r in reports) for s in ("passed", "failed", "error")}
     if as_json:
-        click.echo(
-            dumps(
-                clean(
-                    {
-                        "passed": counts["passed"],
-                        "failed": counts["failed"],
-                        "errors": counts["error"],
-                        "files": [r.as_dict() for r in reports],
-                    }
-                )
-            )
-        )
+        click.echo(dumps(clean(check_document(reports))))
     else:
-        _print_check(reports, counts)
-    sys.exit(2 if counts["error"] else 1 if counts["failed"] else 0)
+        _print_check(reports, counts(reports))
+    sys.exit(exit_code(reports))
 
 
 def _run_batch(files: list[str], options: BatchOptions, jobs: int | None, *, show: bool) -> list[FileReport]:
@@ -91,13 +79,13 @@ def _print_check(reports: list[FileReport], counts: dict[str, int]) -> None:
         if r.status == "error":
             for line in r.error or []:
                 click.echo(line, err=True)
-        elif r.status == "failed":
-            click.echo(f"FAILED {r.file}")
+        elif r.status in ("failed", "inconclusive"):
+            click.echo(f"{r.status.upper()} {r.file}")
             for line in r.messages():
                 click.echo(f"  {line}")
         if r.unused:
             click.echo(f"info: {r.file}: not used by the output: {', '.join(r.unused)}")
-    order = {"error": 0, "failed": 1, "passed": 2}
+    order = {"error": 0, "failed": 1, "inconclusive": 2, "passed": 3}
     ranked = sorted(reports, key=lambda r: (order[r.status], -_worst_error(r)))
     table = Table(Column("file", overflow="fold"), "status", "worst rel. error", "checks", "evals", "seconds")
     for r in ranked[:SUMMARY_ROWS]:
@@ -112,7 +100,8 @@ def _print_check(reports: list[FileReport], counts: dict[str, int]) -> None:
     if len(ranked) > SUMMARY_ROWS:
         table.add_row(f"... {len(ranked) - SUMMARY_ROWS} more", "", "", "", "", "")
     console().print(table)
-    click.echo(f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors")
+    unsure = f", {counts['inconclusive']} inconclusive" if counts["inconclusive"] else ""
+    click.echo(f"{counts['passed']} passed, {counts['failed']} failed{unsure}, {counts['error']} errors")
 
 
 def _worst_error(report: FileReport) -> float:

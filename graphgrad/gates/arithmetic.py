@@ -63,6 +63,9 @@ class Div(_Broadcasting):
     def forward(self, a, b):
         return a / b
 
+    def edges(self, a, b):
+        return b
+
     def backward(self, grad, out, a, b):
         gb = grad / b
         return gb, -gb * out
@@ -89,6 +92,10 @@ class Pow(_Broadcasting):
 
     def forward(self, a):
         return a**self.exponent
+
+    def edges(self, a):
+        """0 ends the domain of a negative or fractional power (a pole, or a square root)."""
+        return None if self.exponent >= 0 and float(self.exponent).is_integer() else a
 
     def backward(self, grad, out, a):
         return (grad * self.exponent * a ** (self.exponent - 1),)

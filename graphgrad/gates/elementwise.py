@@ -34,6 +34,9 @@ class Log(_Unary):
     def forward(self, a):
         return np.log(a)
 
+    def edges(self, a):
+        return a
+
     def backward(self, grad, out, a):
         return (grad / a,)
 
@@ -45,6 +48,9 @@ class Sqrt(_Unary):
 
     def forward(self, a):
         return np.sqrt(a)
+
+    def edges(self, a):
+        return a
 
     def backward(self, grad, out, a):
         return (grad * 0.5 / out,)
@@ -69,6 +75,9 @@ class Reciprocal(_Unary):
 
     def forward(self, a):
         return 1 / a
+
+    def edges(self, a):
+        return a
 
     def backward(self, grad, out, a):
         return (-grad * out * out,)
