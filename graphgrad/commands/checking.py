@@ -54,6 +54,9 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
         write_junit(reports, junit)
     counts = {s: sum(r.status == s for r in reports) for s in ("passed", "failed", "error")}
     if as_json:
+        for r in reports:  # cli.md: with --json the messages still go to stderr, one a line
+            for line in r.error or []:
+                click.echo(line, err=True)
         click.echo(
             dumps(
                 clean(
