@@ -2,7 +2,8 @@
 
 Everything that can be wrong with a graph is found here, before anything is computed:
 names, references, arity, attributes, cycles, shapes (inferred through every gate) and
-label ranges. A DiGraph merges repeated edges and keeps no argument order, so each
+the ranges of labels given as inputs (labels a node computes are known only when it
+runs: the loss checks them then). A DiGraph merges repeated edges and keeps no argument order, so each
 node's ordered arguments live on the node; edges serve order and cycle detection only.
 """
 
