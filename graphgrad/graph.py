@@ -163,7 +163,7 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
     # Cycles, shapes and labels over the part of the graph that was built: the nodes whose
     # arguments all resolved to valid inputs and nodes. Errors elsewhere in the file (a
     # missing key, a bad input, an unknown op) do not hide them, and do not cascade.
-    sound = _sound(inputs, nodes)
+    sound = _sound(inputs, nodes) if issues else nodes  # without issues, every node resolved
     order, cycle = _topological(inputs, sound, doc)
     if cycle is not None:
         issues.append(cycle)
@@ -338,16 +338,26 @@ def _dag(inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> nx.DiGraph:
 def _sound(inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> dict[str, NodeDef]:
     """The nodes whose every argument is a built input or another sound node (a node
     named like an input is left out): the part of a faulty file whose cycles, shapes
-    and labels can still be checked. Nodes on a cycle stay, so the cycle is found."""
-    sound = {n: d for n, d in nodes.items() if n not in inputs}
-    changed = True
-    while changed:
-        changed = False
-        for name, node in list(sound.items()):
-            if any(isinstance(a, str) and a not in inputs and a not in sound for a in node.args):
-                del sound[name]
-                changed = True
-    return sound
+    and labels can still be checked. Nodes on a cycle stay, so the cycle is found.
+    Linear: the faulty nodes are dropped, then their users, through a worklist."""
+    candidates = {n: d for n, d in nodes.items() if n not in inputs}
+    users: dict[str, list[str]] = {}
+    todo: deque[str] = deque()
+    for name, node in candidates.items():
+        for arg in node.args:
+            if not isinstance(arg, str) or arg in inputs:
+                continue
+            if arg in candidates:
+                users.setdefault(arg, []).append(name)
+            else:
+                todo.append(name)
+    gone: set[str] = set()
+    while todo:
+        name = todo.popleft()
+        if name not in gone:
+            gone.add(name)
+            todo.extend(users.get(name, ()))
+    return {n: d for n, d in candidates.items() if n not in gone}
 
 
 def _topological(
