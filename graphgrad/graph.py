@@ -3,8 +3,9 @@
 Everything that can be wrong with a graph is found here, before anything is computed:
 names, references, arity, attributes, cycles, shapes (inferred through every gate) and
 the ranges of labels given as inputs (labels a node computes are known only when it
-runs: the loss checks them then). A DiGraph merges repeated edges and keeps no argument order, so each
-node's ordered arguments live on the node; edges serve order and cycle detection only.
+runs: the loss checks them then). A DiGraph merges repeated edges and keeps no argument
+order, so each node's ordered arguments live on the node; edges serve order and cycle
+detection only.
 """
 
 from __future__ import annotations
