@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from .errors import GateRuntimeError
-from .gate import sum_to
+from .gate import InputValueError, sum_to
 from .plan import Plan, Step
 
 
@@ -118,6 +118,15 @@ def _fit(plan: Plan, step: Step, grad, value: np.ndarray) -> np.ndarray:
 
 
 def _failure(plan: Plan, step: Step, phase: str, exc: Exception) -> GateRuntimeError:
+    if isinstance(exc, InputValueError) and 0 <= exc.index < len(step.ins):
+        # A value the load-time check could not see (labels computed by a node): the
+        # same message as at load time, naming the input.
+        slot = step.ins[exc.index]
+        who = plan.names[slot] if slot < len(plan.names) else "a literal"
+        return GateRuntimeError(
+            f"{plan.path}:{step.line}:1: node '{step.name}' ({step.op}): input '{who}': {exc} "
+            "(a value computed by a node is checked when the graph runs)"
+        )
     return GateRuntimeError(
         f"{plan.path}:{step.line}:1: node '{step.name}' ({step.op}): {phase} failed: "
         f"{type(exc).__name__}: {exc}"

@@ -2,8 +2,10 @@
 
 Everything that can be wrong with a graph is found here, before anything is computed:
 names, references, arity, attributes, cycles, shapes (inferred through every gate) and
-label ranges. A DiGraph merges repeated edges and keeps no argument order, so each
-node's ordered arguments live on the node; edges serve order and cycle detection only.
+the ranges of labels given as inputs (labels a node computes are known only when it
+runs: the loss checks them then). A DiGraph merges repeated edges and keeps no argument
+order, so each node's ordered arguments live on the node; edges serve order and cycle
+detection only.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
     if count > limits.max_nodes:
         msg = f"{count} inputs and nodes, over the limit of {limits.max_nodes} (raise it with --max-nodes)"
         raise GraphFileError(issues + [Issue(doc.path, 1, 1, msg)])
-    spec = _validate_spec(doc, issues)
+    spec, bad = _validate_spec(doc, issues)
     if spec is None:
         raise GraphFileError(issues)
     _check_names(spec, doc, issues)
@@ -152,19 +154,27 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
     issues += input_issues
     expected = parse_expect(spec.expect, doc, inputs, limits, issues) if spec.expect else None
     _check_section(spec, doc, inputs, registry, issues)
-    nodes = _build_nodes(spec, doc, registry, issues)
-    if spec.output not in spec.inputs and spec.output not in spec.nodes:
+    # With `inputs:` or `nodes:` missing or malformed, which names exist is unknown:
+    # a reference is then not reported, so one missing key does not cascade.
+    names_known = not ({"inputs", "nodes"} & bad)
+    nodes = _build_nodes(spec, doc, registry, issues, report_unknown=names_known)
+    if "output" not in bad and spec.output not in spec.inputs and spec.output not in spec.nodes:
         hint = did_you_mean(spec.output, [*spec.nodes, *spec.inputs])
         issues.append(doc.issue(("output",), f"'output': no node or input named '{spec.output}'{hint}"))
+    # Cycles, shapes and labels over the part of the graph that was built: the nodes whose
+    # arguments all resolved to valid inputs and nodes. Errors elsewhere in the file (a
+    # missing key, a bad input, an unknown op) do not hide them, and do not cascade.
+    sound = _sound(inputs, nodes) if issues else nodes  # without issues, every node resolved
+    order, cycle = _topological(inputs, sound, doc)
+    if cycle is not None:
+        issues.append(cycle)
+    shapes, problems = _infer(order, sound, inputs, limits)
+    problems += _check_values(sound, inputs)
+    issues += [doc.issue(("nodes", n), m, key=True) for n, m in problems]
     if issues:
         raise GraphFileError(issues)
     lines = {n: doc.locate(("inputs", n), key=True)[0] for n in inputs}
     lines.update({n: d.line for n, d in nodes.items()})
-    order = _topological(inputs, nodes, doc)
-    shapes, problems = _infer(order, nodes, inputs, limits)
-    problems += _check_values(nodes, inputs)
-    if problems:
-        raise GraphFileError([doc.issue(("nodes", n), m, key=True) for n, m in problems])
     return GraphDef(
         name=spec.name or name,
         path=doc.path,
@@ -210,20 +220,23 @@ def _check_section(
 _NOT_A_MAPPING = "a graph file is a mapping with the keys graphgrad, inputs, nodes and output"
 
 
-def _validate_spec(doc: Document, issues: list[Issue]) -> GraphSpec | None:
-    """The top-level structure; on errors, go on with the keys that were valid so that
-    the sections after a bad key are still checked and reported."""
+def _validate_spec(doc: Document, issues: list[Issue]) -> tuple[GraphSpec | None, set[str]]:
+    """The top-level structure, and the top-level keys that were missing or invalid. On
+    errors, go on with the keys that were valid (a missing section counts as empty) so
+    that the sections after a bad or missing key are still checked and reported."""
     try:
-        return GraphSpec.model_validate(doc.data)
+        return GraphSpec.model_validate(doc.data), set()
     except ValidationError as exc:
         issues += translate(exc, doc, GraphSpec)
-        bad = {err["loc"][0] for err in exc.errors() if err["loc"]}
+        bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
     salvaged = {k: v for k, v in doc.data.items() if k in GraphSpec.model_fields and k not in bad}
     salvaged["graphgrad"] = 1
+    for key, empty in (("inputs", {}), ("nodes", {}), ("output", "")):
+        salvaged.setdefault(key, empty)
     try:
-        return GraphSpec.model_validate(salvaged)
+        return GraphSpec.model_validate(salvaged), bad
     except ValidationError:
-        return None
+        return None, bad
 
 
 def _check_names(spec: GraphSpec, doc: Document, issues: list[Issue]) -> None:
@@ -244,7 +257,7 @@ def _check_names(spec: GraphSpec, doc: Document, issues: list[Issue]) -> None:
 
 
 def _build_nodes(
-    spec: GraphSpec, doc: Document, registry: Registry, issues: list[Issue]
+    spec: GraphSpec, doc: Document, registry: Registry, issues: list[Issue], *, report_unknown: bool = True
 ) -> dict[str, NodeDef]:
     names = [*spec.inputs, *spec.nodes]
     known = set(names)
@@ -268,7 +281,7 @@ def _build_nodes(
             gate = _make_gate(gate_type, node, loc, doc, issues)
             if not node.attributes:
                 plain[node.op] = gate
-        args = _resolve_args(name, node, loc, doc, known, names, spec.dtype, issues)
+        args = _resolve_args(name, node, loc, doc, known, names, spec.dtype, issues if report_unknown else [])
         if not gate_type.arity.accepts(len(node.args)):
             msg = f"node '{name}': {node.op} takes {gate_type.arity} inputs, got {len(node.args)}"
             issues.append(doc.issue(loc + ("in",), msg))
@@ -323,9 +336,37 @@ def _dag(inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> nx.DiGraph:
     return dag
 
 
-def _topological(inputs: dict[str, InputDef], nodes: dict[str, NodeDef], doc: Document) -> list[str]:
-    """Kahn's algorithm in file order, without recursion; a cycle is an error that
-    lists the whole cycle, located at its first node in the file."""
+def _sound(inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> dict[str, NodeDef]:
+    """The nodes whose every argument is a built input or another sound node (a node
+    named like an input is left out): the part of a faulty file whose cycles, shapes
+    and labels can still be checked. Nodes on a cycle stay, so the cycle is found.
+    Linear: the faulty nodes are dropped, then their users, through a worklist."""
+    candidates = {n: d for n, d in nodes.items() if n not in inputs}
+    users: dict[str, list[str]] = {}
+    todo: deque[str] = deque()
+    for name, node in candidates.items():
+        for arg in node.args:
+            if not isinstance(arg, str) or arg in inputs:
+                continue
+            if arg in candidates:
+                users.setdefault(arg, []).append(name)
+            else:
+                todo.append(name)
+    gone: set[str] = set()
+    while todo:
+        name = todo.popleft()
+        if name not in gone:
+            gone.add(name)
+            todo.extend(users.get(name, ()))
+    return {n: d for n, d in candidates.items() if n not in gone}
+
+
+def _topological(
+    inputs: dict[str, InputDef], nodes: dict[str, NodeDef], doc: Document
+) -> tuple[list[str], Issue | None]:
+    """Kahn's algorithm in file order, without recursion. The order holds what is not on
+    or after a cycle; a cycle is an issue that lists the whole cycle, located at its
+    first node in the file."""
     users: dict[str, list[str]] = {name: [] for name in (*inputs, *nodes)}
     waiting: dict[str, int] = {}
     for name, node in nodes.items():
@@ -343,11 +384,11 @@ def _topological(inputs: dict[str, InputDef], nodes: dict[str, NodeDef], doc: Do
             if waiting[user] == 0:
                 ready.append(user)
     if len(order) < len(users):
-        _cycle_error(nodes, set(users) - set(order), doc)
-    return order
+        return order, _cycle_issue(nodes, set(users) - set(order), doc)
+    return order, None
 
 
-def _cycle_error(nodes: dict[str, NodeDef], stuck: set[str], doc: Document) -> None:
+def _cycle_issue(nodes: dict[str, NodeDef], stuck: set[str], doc: Document) -> Issue:
     """Walk back along arguments inside the nodes that never became ready: every one
     of them waits on another, so the walk comes back to a node it has seen."""
 
@@ -363,7 +404,7 @@ def _cycle_error(nodes: dict[str, NodeDef], stuck: set[str], doc: Document) -> N
     cycle = cycle[cycle.index(first) :] + cycle[: cycle.index(first)]
     path = " -> ".join([*cycle, first])
     msg = f"node '{first}' is on a cycle: {path}; a graph must be acyclic"
-    raise GraphFileError([doc.issue(("nodes", first), msg, key=True)])
+    return doc.issue(("nodes", first), msg, key=True)
 
 
 def _infer(

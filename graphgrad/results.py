@@ -13,12 +13,35 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .api import Result
+from .api import Graph, Result
 from .errors import GraphgradError
-from .jsonout import to_json
+from .expect import Mismatch, compare
+from .jsonout import clean, to_json
 from .source import Limits, parse, read_text
 
 FORMAT = "graphgrad_results"
+
+
+def run_document(graph: Graph, result: Result, *, file: str) -> tuple[dict[str, Any], list[Mismatch]]:
+    """The JSON document of ``graphgrad run --json`` and of the service's /v1/run, with
+    the mismatches against the file's ``expect:``; one function, so the two cannot drift.
+
+    ``expect`` is in the document only when the file has an ``expect:`` section, so that
+    a script can tell "no expectation" from "expectation met".
+    """
+    doc: dict[str, Any] = {
+        "file": file,
+        "name": graph.name,
+        "output": result.output,
+        "value": to_json(result.value),
+        "grads": {k: to_json(v) for k, v in result.grads.items()},
+    }
+    mismatches: list[Mismatch] = []
+    expected = graph.definition.expected
+    if expected is not None:
+        mismatches = compare(expected, result.value, result.grads)
+        doc["expect"] = {"passed": not mismatches, "mismatches": [str(m) for m in mismatches]}
+    return clean(doc), mismatches
 
 
 def _array(value: np.ndarray, *, for_json: bool) -> dict[str, Any]:

@@ -149,7 +149,8 @@ def create_app(
 
     @app.post("/v1/run", openapi_extra=_body(schema), responses=errors)
     async def run(request: Request) -> Response:
-        """Forward and backward: the JSON of `graphgrad run --json`."""
+        """Forward and backward: the JSON of `graphgrad run --json`. A failed `expect:` is
+        still 200, with `expect.passed` false."""
         return await work("run", request, {})
 
     @app.post("/v1/check", openapi_extra=_body(schema), responses=errors)

@@ -9,8 +9,9 @@ from typing import Any
 from .api import Graph
 from .errors import GateRuntimeError, GraphFileError, GraphgradError
 from .graph import graph_from_text
-from .jsonout import clean, dumps, to_json
+from .jsonout import clean, dumps
 from .plugins import load_registry
+from .results import run_document
 from .service_pool import PoolSettings
 from .source import decode
 from .verify import check_document, check_graph
@@ -55,16 +56,10 @@ def _validate(graph, options) -> Answer:
 
 
 def _run(graph, options) -> Answer:
-    result = graph.run()
-    return _json(
-        {
-            "file": BODY,
-            "name": graph.name,
-            "output": result.output,
-            "value": to_json(result.value),
-            "grads": {k: to_json(v) for k, v in result.grads.items()},
-        }
-    )
+    """The document of ``graphgrad run --json``; a failed ``expect:`` is still 200, since
+    the run succeeded: ``expect.passed`` is false (docs/service.md)."""
+    document, _ = run_document(graph, graph.run(), file=BODY)
+    return _json(document)
 
 
 def _check(graph, options) -> Answer:

@@ -23,7 +23,7 @@ def test_run_json_is_one_document_with_the_documented_keys():
     doc = json.loads(result.stdout)
     assert doc == {
         "file": str(GRAPHS / "simple.yaml"), "name": "simple", "output": "f", "value": -12.0,
-        "grads": {"x": -4.0, "y": -4.0, "z": 3.0},
+        "grads": {"x": -4.0, "y": -4.0, "z": 3.0}, "expect": {"passed": True, "mismatches": []},
     }
 
 

@@ -92,7 +92,15 @@ def test_run_gives_the_lectures_numbers(server):
     r = httpx.post(f"{server}/v1/run", content=SIMPLE, headers=YAML)
     assert r.status_code == 200
     assert r.json() == {"file": "body", "name": "simple", "output": "f", "value": -12.0,
-                        "grads": {"x": -4.0, "y": -4.0, "z": 3.0}}
+                        "grads": {"x": -4.0, "y": -4.0, "z": 3.0},
+                        "expect": {"passed": True, "mismatches": []}}
+
+
+def test_a_failed_expect_is_200_with_passed_false(server):
+    body = SIMPLE.replace(b"value: -12", b"value: -11")
+    r = httpx.post(f"{server}/v1/run", content=body, headers=YAML)
+    assert r.status_code == 200
+    assert r.json()["expect"] == {"passed": False, "mismatches": ["value: expected -11.0, got -12.0"]}
 
 
 def test_json_bodies_are_graphs_too(server):

@@ -55,7 +55,7 @@ def common(command: Callable) -> Callable:
             print_issues(exc.issues)
             sys.exit(2)
         except GateRuntimeError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(str(exc), err=True)  # already PATH:LINE:COLUMN: ..., compiler style
             sys.exit(1)
         except GraphgradError as exc:
             click.echo(f"error: {exc}", err=True)

@@ -53,6 +53,9 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
     if junit:
         write_junit(reports, junit)
     if as_json:
+        for r in reports:  # cli.md: with --json the messages still go to stderr, one a line
+            for line in r.error or []:
+                click.echo(line, err=True)
         click.echo(dumps(clean(check_document(reports))))
     else:
         _print_check(reports, counts(reports))

@@ -12,10 +12,9 @@ from rich.table import Table
 
 from ..api import Graph, load
 from ..errors import GraphFileError
-from ..expect import compare
-from ..jsonout import dumps, to_json
+from ..jsonout import dumps
 from ..plugins import load_registry
-from ..results import save_results
+from ..results import run_document, save_results
 from ..schema import graph_schema
 from . import common, console, graph_files, print_issues
 
@@ -44,21 +43,9 @@ def run(file: str, as_json: bool, sets: tuple[str, ...], save: str | None, plugi
     result = graph.run(inputs=_parse_sets(sets) or None)
     if save:
         save_results(result, save, name=graph.name, file=file)
-    mismatches = []
-    if graph.definition.expected is not None:
-        mismatches = compare(graph.definition.expected, result.value, result.grads)
+    document, mismatches = run_document(graph, result, file=file)
     if as_json:
-        click.echo(
-            dumps(
-                {
-                    "file": file,
-                    "name": graph.name,
-                    "output": result.output,
-                    "value": to_json(result.value),
-                    "grads": {k: to_json(v) for k, v in result.grads.items()},
-                }
-            )
-        )
+        click.echo(dumps(document))
     else:
         _print_run(graph, result)
     for m in mismatches:
@@ -115,8 +102,7 @@ def validate(paths: tuple[str, ...], as_json: bool, plugins, limits) -> None:
             report.append({"file": file, "valid": True, "errors": []})
         except GraphFileError as exc:
             report.append({"file": file, "valid": False, "errors": [str(i) for i in exc.issues]})
-            if not as_json:
-                print_issues(exc.issues)
+            print_issues(exc.issues)  # on stderr with --json too (cli.md)
     invalid = sum(not r["valid"] for r in report)
     if as_json:
         click.echo(dumps({"valid": len(report) - invalid, "invalid": invalid, "files": report}))
