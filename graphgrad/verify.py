@@ -71,6 +71,7 @@ class FileReport:
     problems: list[str] = field(default_factory=list)
     blame: list[GateFault] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -106,6 +107,7 @@ class FileReport:
             "problems": self.problems,
             "blame": [b.as_dict() for b in self.blame],
             "unused": self.unused,
+            "notes": self.notes,
             "seconds": self.seconds,
         }
 
@@ -176,7 +178,7 @@ def _check(graph: Graph, checker_name: str | None, report: FileReport) -> None:
         auto = _chosen(graph, checker_name) == "auto"
         passed = all(c.passed for c in report.checks)
         if not passed or (auto and large):
-            report.blame = blame(graph, values, quick=passed)
+            report.blame = blame(graph, values, quick=passed, notes=report.notes)
     failed = report.expect or report.problems or report.blame
     failed = failed or any(c.status == "failed" for c in report.checks)
     unsure = any(c.inconclusive for c in report.checks)
@@ -308,25 +310,61 @@ def _plan_checkers(name: str, size: int) -> list[str]:
     return ["central"] if size <= AUTO_THRESHOLD else ["directional"]
 
 
-def blame(graph: Graph, values: list, *, seed: int = 0, quick: bool = False) -> list[GateFault]:
+BLAME_ARGUMENTS = 16
+BLAME_SECONDS = 30.0
+
+
+def blame(
+    graph: Graph,
+    values: list,
+    *,
+    seed: int = 0,
+    quick: bool = False,
+    notes: list[str] | None = None,
+    seconds: float = BLAME_SECONDS,
+) -> list[GateFault]:
     """Re-check every gate alone at the values it saw; return the ones that are wrong.
 
     ``quick`` (after checks that passed): directional first on every argument, central
-    only where it fails (``gatecheck.check_gate``)."""
+    only where it fails (``gatecheck.check_gate``). Bounded: a gate with more than
+    ``BLAME_ARGUMENTS`` differentiable arguments (an add of 10^5 references) has that
+    many of them checked, drawn from ``seed``, and blame stops after ``seconds``; both
+    are said in ``notes``, as is a gate whose own check was inconclusive."""
     plan = graph.plan
-    faults = []
+    faults: list[GateFault] = []
+    notes = notes if notes is not None else []
+    deadline = time.perf_counter() + seconds
     for index, step in enumerate(plan.steps):
+        if time.perf_counter() > deadline:
+            notes.append(
+                f"blame stopped after {seconds:g} s, before node '{step.name}' (line {step.line}): "
+                f"{index} of {len(plan.steps)} gates checked alone"
+            )
+            break
         out = values[step.out]
         if out.dtype.kind != "f":
             continue
         args = [values[i] for i in step.ins]
-        upstream = np.random.default_rng([seed, index]).normal(size=out.shape).astype(out.dtype)
+        rng = np.random.default_rng([seed, index])
+        upstream = rng.normal(size=out.shape).astype(out.dtype)
         names = [plan.names[i] if i < len(plan.names) else "literal" for i in step.ins]
         plugin = graph.registry[step.op].plugin
         make = lambda name, dtype, g: checker_for(graph, name, dtype, g)  # noqa: E731
-        needed = [plan.requires_grad[i] for i in step.ins]
+        needed = [plan.requires_grad[i] and args[k].dtype.kind == "f" for k, i in enumerate(step.ins)]
+        wanted = [k for k, n in enumerate(needed) if n]
+        if len(wanted) > BLAME_ARGUMENTS:
+            keep = set(rng.choice(wanted, size=BLAME_ARGUMENTS, replace=False).tolist())
+            needed = [k in keep for k in range(len(needed))]
+            notes.append(
+                f"blame: node '{step.name}' (line {step.line}) has {len(wanted)} differentiable "
+                f"arguments; {BLAME_ARGUMENTS} of them, drawn from seed {seed}, were checked alone"
+            )
         for verdict in check_gate(step, args, upstream, names, make, needed, quick):
-            if not verdict.passed:
+            if verdict.status == "failed":
                 faults.append(GateFault(step.name, step.op, plugin, step.line, verdict.input, verdict))
                 break
+            if verdict.inconclusive:
+                notes.append(
+                    f"blame: node '{step.name}' (line {step.line}), input '{verdict.input}': {verdict.note}"
+                )
     return faults

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from ..checker import Checker, Kink, Objective, Verdict, rounding_noise, within_one_sided
+from ..checker import Checker, Kink, Objective, Verdict, relative_error, rounding_noise, within_one_sided
 
 SHRINKS = 3
 EDGE_SHRINKS = 40
@@ -20,6 +20,30 @@ def base_step(h: float, x: float) -> float:
     """The step for an element of value x: ``h`` relative to |x| above 1, so that x + h
     differs from x (a fixed 1e-6 is below the spacing of floats at 2e10)."""
     return h * max(1.0, abs(x)) if np.isfinite(x) else h
+
+
+CONFIRM = 32
+
+
+def judge(checker: Checker, analytic: float, numeric: float, noise: float, dtype) -> str:
+    """passed, failed or unresolved, for one element (``Checker.unresolved``)."""
+    a, n, e = np.array([analytic]), np.array([numeric]), np.array([noise])
+    hidden, coarse = checker.unresolved(a, n, e, dtype)
+    if hidden[0] or coarse[0]:
+        return "unresolved"
+    rtol = checker.tolerance(dtype)
+    return "failed" if relative_error(a, n, rtol, checker.atol)[0] > rtol else "passed"
+
+
+def refine_order(checker: Checker, analytic, numeric, noise, skip, dtype) -> list[int]:
+    """Which elements to estimate again: every unresolved one, then the ``CONFIRM`` worst
+    failing ones, worst first (``skip`` marks those that must keep their step)."""
+    rtol = checker.tolerance(dtype)
+    hidden, coarse = checker.unresolved(analytic, numeric, noise, dtype)
+    err = relative_error(np.asarray(analytic, float), np.asarray(numeric, float), rtol, checker.atol)
+    failing = (err > rtol) & ~hidden & ~skip
+    worst = np.flatnonzero(failing)[np.argsort(-err[failing], kind="stable")][:CONFIRM]
+    return [*np.flatnonzero((hidden | coarse) & ~skip), *worst]
 
 
 class _Elementwise(Checker):
@@ -96,10 +120,12 @@ class _Elementwise(Checker):
         )
 
     def _refine(self, counter, work, indices, picked, numeric, noise, steps, near, dtype) -> None:
-        """Richardson at larger steps for the elements rounding left unresolved (not for
-        those ``near`` a kink or a domain edge: a larger step would cross it)."""
-        hidden, coarse = self.unresolved(picked, numeric, noise, dtype)
-        for k in np.flatnonzero((hidden | coarse) & ~near & (steps > 0)):
+        """Richardson at larger steps for the elements rounding left unresolved, and for
+        the worst failing ones (up to ``CONFIRM``): a real error persists at a step 100
+        times larger, rounding does not (a sum of 10^5 terms is off by far more than a
+        few ulps of its value). Never for elements ``near`` a kink or a domain edge: a
+        larger step would cross it. Stops at the first failure confirmed."""
+        for k in refine_order(self, picked, numeric, noise, near & (steps > 0), dtype):
             idx = indices[k]
             for factor in REFINE:
                 big = steps[k] * factor
@@ -109,9 +135,11 @@ class _Elementwise(Checker):
                     break
                 numeric[k] = (4 * fine_d - coarse_d) / 3
                 noise[k] = 3 * rounding_noise(counter.magnitude, big, dtype)
-                h_k, c_k = self.unresolved(picked[k : k + 1], numeric[k : k + 1], noise[k : k + 1], dtype)
-                if not (h_k[0] or c_k[0]):
+                state = judge(self, picked[k], numeric[k], noise[k], dtype)
+                if state != "unresolved":
                     break
+            if state == "failed":
+                return
 
     def estimate(self, f, work, idx, h, f0) -> tuple[float, tuple | None]:
         raise NotImplementedError

@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from ..checker import Checker, Kink, Objective, Verdict, rounding_noise, within_one_sided
-from .differences import EDGE_MARGIN, EDGE_SHRINKS, REFINE
+from .differences import EDGE_MARGIN, EDGE_SHRINKS, REFINE, judge, refine_order
 
 
 class Directional(Checker):
@@ -75,8 +75,8 @@ class Directional(Checker):
                     self._evals += 1
                 exempt[-1] = within_one_sided(exact[-1], f0, fp, fm, size, tol)
         numeric_a, noise_a = np.array(numeric), np.array(noise)
-        hidden, coarse = self.unresolved(np.array(exact), numeric_a, noise_a, x.dtype)
-        for d in np.flatnonzero((hidden | coarse) & ~np.array(near, dtype=bool)):
+        exact_a = np.array(exact)
+        for d in refine_order(self, exact_a, numeric_a, noise_a, np.array(near, dtype=bool), x.dtype):
             for factor in REFINE:
                 big = sizes[d] * factor
                 (bp, bm), kink_b, edge_b = self._pair(f, x, directions[d], big)
@@ -85,11 +85,11 @@ class Directional(Checker):
                     break
                 numeric_a[d] = (4 * (sp - sm) / big - (bp - bm) / (2 * big)) / 3
                 noise_a[d] = 3 * rounding_noise(max(abs(bp), abs(bm)), 2 * big, x.dtype)
-                h_d, c_d = self.unresolved(
-                    np.array(exact[d : d + 1]), numeric_a[d : d + 1], noise_a[d : d + 1], x.dtype
-                )
-                if not (h_d[0] or c_d[0]):
+                state = judge(self, exact_a[d], numeric_a[d], noise_a[d], x.dtype)
+                if state != "unresolved":
                     break
+            if state == "failed":
+                break
         return self.verdict(
             input,
             np.array(exact),

@@ -88,6 +88,8 @@ def _print_check(reports: list[FileReport], counts: dict[str, int]) -> None:
                 click.echo(f"  {line}")
         if r.unused:
             click.echo(f"info: {r.file}: not used by the output: {', '.join(r.unused)}")
+        for note in r.notes:
+            click.echo(f"info: {r.file}: {note}")
     order = {"error": 0, "failed": 1, "inconclusive": 2, "passed": 3}
     ranked = sorted(reports, key=lambda r: (order[r.status], -_worst_error(r)))
     table = Table(Column("file", overflow="fold"), "status", "worst rel. error", "checks", "evals", "seconds")
