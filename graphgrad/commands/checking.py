@@ -13,7 +13,7 @@ from ..jsonout import clean, dumps
 from ..junit import write_junit
 from ..plugins import load_registry
 from ..verify import FileReport
-from . import common, console, graph_files
+from . import common, console, emit, graph_files
 
 
 @click.command()
@@ -54,7 +54,7 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
         write_junit(reports, junit)
     counts = {s: sum(r.status == s for r in reports) for s in ("passed", "failed", "error")}
     if as_json:
-        click.echo(
+        emit(
             dumps(
                 clean(
                     {

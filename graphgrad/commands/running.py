@@ -17,7 +17,7 @@ from ..jsonout import dumps, to_json
 from ..plugins import load_registry
 from ..results import save_results
 from ..schema import graph_schema
-from . import common, console, graph_files, print_issues
+from . import common, console, emit, graph_files, print_issues
 
 
 @click.command()
@@ -48,7 +48,7 @@ def run(file: str, as_json: bool, sets: tuple[str, ...], save: str | None, plugi
     if graph.definition.expected is not None:
         mismatches = compare(graph.definition.expected, result.value, result.grads)
     if as_json:
-        click.echo(
+        emit(
             dumps(
                 {
                     "file": file,
@@ -74,9 +74,16 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
             raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--set")
         try:
             values[name] = json.loads(text)
-        except json.JSONDecodeError:
+        except RecursionError:
             raise click.BadParameter(
-                f"'{text}' is not a number or a JSON list", param_hint=f"--set {name}"
+                "the JSON value is nested too deeply (an array has at most 32 dimensions)",
+                param_hint=f"--set {name}",
+            ) from None
+        except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
+            shown = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}"
+            why = "" if isinstance(exc, json.JSONDecodeError) else f" ({exc})"
+            raise click.BadParameter(
+                f"'{shown}' is not a number or a JSON list{why}", param_hint=f"--set {name}"
             ) from None
     return values
 
@@ -119,7 +126,7 @@ def validate(paths: tuple[str, ...], as_json: bool, plugins, limits) -> None:
                 print_issues(exc.issues)
     invalid = sum(not r["valid"] for r in report)
     if as_json:
-        click.echo(dumps({"valid": len(report) - invalid, "invalid": invalid, "files": report}))
+        emit(dumps({"valid": len(report) - invalid, "invalid": invalid, "files": report}))
     else:
         click.echo(f"{len(report) - invalid} valid, {invalid} invalid")
     sys.exit(2 if invalid else 0)
