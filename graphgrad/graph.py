@@ -129,12 +129,24 @@ def graph_from_text(
     try:
         return build_graph(doc, registry, limits, name=name), doc.data
     except GraphFileError:
-        doc = parse(text, path, limits)
-        return build_graph(doc, registry, limits, name=name), doc.data
+        pass  # leave the except block first: its traceback holds the first attempt's arrays
+    doc = parse(text, path, limits)
+    return build_graph(doc, registry, limits, name=name), doc.data
 
 
 def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str) -> GraphDef:
     """Validate a parsed document into a :class:`GraphDef`, or raise every issue found."""
+    try:
+        return _build_graph(doc, registry, limits, name=name)
+    except GraphFileError as exc:
+        if not doc.refused:
+            raise
+        first = set(doc.issues)
+        kept = [i for i in exc.issues if i in first or (i.line, i.column) not in doc.refused]
+        raise GraphFileError(kept) from None
+
+
+def _build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str) -> GraphDef:
     issues = list(doc.issues)
     if not isinstance(doc.data, dict):
         if doc.data is not None:

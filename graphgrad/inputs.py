@@ -47,10 +47,12 @@ def build_inputs(
     """Arrays for every input of a file; issues for every bad one."""
     defs: dict[str, InputDef] = {}
     issues: list[Issue] = []
+    held = 0  # elements of the inputs made so far: none is made past the total limit
     for name, spec in raw.items():
         loc = ("inputs", name)
         try:
-            defs[name] = _build(name, spec, loc, doc, dtype, seed, limits)
+            defs[name] = _build(name, spec, loc, doc, dtype, seed, limits, held)
+            held += defs[name].value.size
         except _Bad as bad:
             issues.extend(bad.issues)
     return defs, issues
@@ -61,9 +63,9 @@ class _Bad(Exception):
         self.issues = issues
 
 
-def _build(name, spec, loc, doc, dtype, seed, limits) -> InputDef:
+def _build(name, spec, loc, doc, dtype, seed, limits, held=0) -> InputDef:
     if isinstance(spec, dict):
-        return _build_mapping(name, spec, loc, doc, dtype, seed, limits)
+        return _build_mapping(name, spec, loc, doc, dtype, seed, limits, held)
     if isinstance(spec, bool) or not isinstance(spec, int | float | list):
         shown = "nothing" if spec is None else repr(spec)
         raise _Bad([doc.issue(loc, f"input '{name}': expected {FORMS}, got {shown}")])
@@ -71,7 +73,7 @@ def _build(name, spec, loc, doc, dtype, seed, limits) -> InputDef:
     return InputDef(name, value, True)
 
 
-def _build_mapping(name, spec, loc, doc, dtype, seed, limits) -> InputDef:
+def _build_mapping(name, spec, loc, doc, dtype, seed, limits, held=0) -> InputDef:
     if "init" in spec or "shape" in spec:
         init = spec.get("init")
         if init not in INITS:
@@ -81,7 +83,7 @@ def _build_mapping(name, spec, loc, doc, dtype, seed, limits) -> InputDef:
             msg = f"input '{name}': init must be one of {', '.join(INITS)}, got {shown}{hint}"
             raise _Bad([doc.issue(at, msg)])
         model = _validate(INITS[init], spec, loc, doc)
-        return _initialise(name, model, loc, doc, dtype, seed, limits)
+        return _initialise(name, model, loc, doc, dtype, seed, limits, held)
     if "value" in spec:
         model = _validate(ValueInput, spec, loc, doc)
         kind = model.dtype or dtype
@@ -142,11 +144,19 @@ def _shown(shape: tuple[int, ...]) -> str:
 _INT64 = (-(2**63), 2**63)
 
 
-def _initialise(name, model, loc, doc, dtype, seed, limits) -> InputDef:
+def _initialise(name, model, loc, doc, dtype, seed, limits, held=0) -> InputDef:
     shape = tuple(model.shape)
     problem = check_shape(shape, limits)
     if problem is not None:
         raise _Bad([doc.issue(loc + ("shape",), f"input '{name}': {problem}")])
+    size = math.prod(shape)
+    if held + size > limits.total_elements:
+        msg = (
+            f"input '{name}': its {size} elements would bring the inputs to {held + size}, over the "
+            f"limit of {limits.total_elements} for all values and gradients together "
+            "(raise it with --max-total-elements)"
+        )
+        raise _Bad([doc.issue(loc + ("shape",), msg)])
     kind = model.dtype or dtype
     if model.init == "zeros":
         value = np.zeros(shape, dtype=kind)

@@ -92,6 +92,9 @@ class Document:
     value_marks: dict[tuple, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[tuple, tuple[int, int]] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    refused: set[tuple[int, int]] = field(default_factory=set)
+    """Where a value was refused while parsing (an integer too large): later stages see
+    None there, and their messages about it would only repeat the first."""
 
     def locate(self, loc: tuple, *, key: bool = False) -> tuple[int, int]:
         """Line and column of ``loc`` (a key path), or of its nearest located parent."""
@@ -404,6 +407,7 @@ class _Builder:
         value = self._resolve(event)
         if isinstance(value, TooLargeInteger):
             self.doc.issues.append(Issue(self.path, *self._mark(event), value.describe()))
+            self.doc.refused.add(self._mark(event))
             value = None
         self._attach(value, event, is_scalar=True)
         if event.anchor:
