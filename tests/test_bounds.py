@@ -305,7 +305,9 @@ def test_graphgrad_decides_nesting_past_the_parsers_own_limit():
     assert str(err.value) == "<text>:2:1061: nesting is deeper than 1050 levels (raise it with --max-depth)"
     with pytest.raises(graphgrad.GraphFileError) as err:
         graphgrad.load(deep, limits=Limits(max_depth=1200))
-    assert str(err.value) == "<text>:2:13: input 'x': lists nested 1100 deep; an array has at most 32 dimensions"
+    assert (
+        str(err.value) == "<text>:2:13: input 'x': lists nested 1100 deep; an array has at most 32 dimensions"
+    )
 
 
 # The HTTP service
