@@ -34,7 +34,7 @@ from .plan import Plan, compile_plan
 from .plugins import PluginRef, load_registry
 from .registry import Registry
 from .scalarplan import ScalarProgram, compile_scalar
-from .source import Document, Limits, read_text
+from .source import STDIN, STDIN_NAME, Document, Limits, read_text
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -358,6 +358,9 @@ def load(
     registry = load_registry(plugins)
     if isinstance(source, str) and "\n" in source:
         path, text, stem = "<text>", source, "graph"
+    elif os.fspath(source) == STDIN:
+        path, stem = STDIN_NAME, "stdin"
+        text = read_text(STDIN, limits)
     else:
         path, stem = os.fspath(source), Path(source).stem
         text = read_text(path, limits)

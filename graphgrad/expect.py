@@ -9,7 +9,7 @@ import numpy as np
 from .errors import Issue
 from .inputs import InputDef, to_array
 from .source import Document, Limits
-from .spec import ExpectSpec, did_you_mean
+from .spec import ExpectSpec, Suggester, did_you_mean
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +42,10 @@ def parse_expect(
     """Arrays for ``expect.value`` and ``expect.grads``; bad entries become issues."""
     value = _array(spec.value, ("expect", "value"), doc, limits, issues, "expect value")
     grads = {}
+    options = Suggester(n for n, d in inputs.items() if d.grad)
     for name, raw in spec.grads.items():
         loc = ("expect", "grads", name)
-        if name not in inputs or not inputs[name].grad:
-            options = [n for n, d in inputs.items() if d.grad]
+        if name not in options:
             hint = did_you_mean(name, options)
             issues.append(doc.issue(loc, f"expect: no differentiable input named '{name}'{hint}", key=True))
             continue

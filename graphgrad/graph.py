@@ -23,10 +23,10 @@ from pydantic import ValidationError
 from .errors import GraphFileError, InputError, Issue
 from .expect import Expected, parse_expect
 from .gate import Gate, InputValueError, Shape, has_shape_rule
-from .inputs import InputDef, build_inputs, to_array
+from .inputs import InputDef, build_inputs, check_shape, to_array
 from .registry import GateType, Registry
 from .source import Document, Limits, parse
-from .spec import NAME, RESERVED, GraphSpec, NodeSpec, did_you_mean, translate
+from .spec import NAME, RESERVED, GraphSpec, NodeSpec, Suggester, did_you_mean, translate
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -110,6 +110,8 @@ class GraphDef:
             inputs[name] = replace(old, value=value.astype(old.value.dtype, copy=False))
         shapes, problems = _infer(self.order, self.nodes, inputs, limits)
         problems += _check_values(self.nodes, inputs)
+        if not problems:
+            problems += _check_total(self.order, self.nodes, inputs, shapes, self.output, limits)
         if problems:
             raise InputError("\n".join(f"{self.path}:{self.lines[n]}:1: {m}" for n, m in problems))
         return replace(self, inputs=inputs, shapes=shapes)
@@ -129,12 +131,24 @@ def graph_from_text(
     try:
         return build_graph(doc, registry, limits, name=name), doc.data
     except GraphFileError:
-        doc = parse(text, path, limits)
-        return build_graph(doc, registry, limits, name=name), doc.data
+        pass  # leave the except block first: its traceback holds the first attempt's arrays
+    doc = parse(text, path, limits)
+    return build_graph(doc, registry, limits, name=name), doc.data
 
 
 def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str) -> GraphDef:
     """Validate a parsed document into a :class:`GraphDef`, or raise every issue found."""
+    try:
+        return _build_graph(doc, registry, limits, name=name)
+    except GraphFileError as exc:
+        if not doc.refused:
+            raise
+        first = set(doc.issues)
+        kept = [i for i in exc.issues if i in first or (i.line, i.column) not in doc.refused]
+        raise GraphFileError(kept) from None
+
+
+def _build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str) -> GraphDef:
     issues = list(doc.issues)
     if not isinstance(doc.data, dict):
         if doc.data is not None:
@@ -170,7 +184,10 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
         issues.append(cycle)
     shapes, problems = _infer(order, sound, inputs, limits)
     problems += _check_values(sound, inputs)
-    issues += [doc.issue(("nodes", n), m, key=True) for n, m in problems]
+    if not problems and not issues:
+        problems += _check_total(order, sound, inputs, shapes, spec.output, limits)
+    where = {n: ("inputs" if n in inputs else "nodes", n) for n, _ in problems}
+    issues += [doc.issue(where[n], m, key=True) for n, m in problems]
     if issues:
         raise GraphFileError(issues)
     lines = {n: doc.locate(("inputs", n), key=True)[0] for n in inputs}
@@ -210,7 +227,7 @@ def _check_section(
         except ValidationError as exc:
             issues += translate(exc, doc, cls, root=("check",))
     wrt = spec.check.wrt
-    options = [n for n, d in inputs.items() if d.grad]
+    options = Suggester(n for n, d in inputs.items() if d.grad)
     for i, name in enumerate(wrt or ()):
         if name not in options:
             msg = f"check: wrt names '{name}', which is no differentiable input{did_you_mean(name, options)}"
@@ -259,8 +276,9 @@ def _check_names(spec: GraphSpec, doc: Document, issues: list[Issue]) -> None:
 def _build_nodes(
     spec: GraphSpec, doc: Document, registry: Registry, issues: list[Issue], *, report_unknown: bool = True
 ) -> dict[str, NodeDef]:
-    names = [*spec.inputs, *spec.nodes]
-    known = set(names)
+    names = Suggester([*spec.inputs, *spec.nodes])
+    ops = Suggester(registry.ops())
+    known = set(names.options)
     nodes = {}
     plain: dict[str, Gate | None] = {}
     for name, raw in spec.nodes.items():
@@ -271,7 +289,7 @@ def _build_nodes(
             issues += translate(exc, doc, NodeSpec, root=loc)
             continue
         if node.op not in registry:
-            hint = did_you_mean(node.op, registry.ops())
+            hint = did_you_mean(node.op, ops)
             msg = f"node '{name}': unknown op '{node.op}'{hint}"
             issues.append(doc.issue(loc + ("op",), msg))
             continue
@@ -315,7 +333,13 @@ def _resolve_args(name, node, loc, doc, known, names, dtype, issues) -> tuple[Ar
                 ok = False
             args.append(arg)
         else:
-            args.append(np.asarray(arg, dtype=dtype))
+            try:
+                args.append(np.asarray(arg, dtype=dtype))
+            except OverflowError:
+                shown = f"{str(arg)[:12]}...{str(arg)[-12:]} ({len(str(arg))} digits)"
+                msg = f"node '{name}': the number {shown} is beyond the range of {dtype}"
+                issues.append(doc.issue(loc + ("in", i), msg))
+                ok = False
     return tuple(args) if ok else None
 
 
@@ -428,7 +452,10 @@ def _infer(
             problems.append((name, f"node '{name}' ({node.op}): {exc} (inputs: {described})"))
             continue
         size = math.prod(shapes[name])
-        if size > limits.max_elements:
+        if size <= limits.max_elements and (problem := check_shape(shapes[name], limits)) is not None:
+            shapes[name] = None
+            problems.append((name, f"node '{name}' ({node.op}): its output: {problem}"))
+        elif size > limits.max_elements:
             shape, shapes[name] = shapes[name], None
             problems.append(
                 (
@@ -455,3 +482,52 @@ def _check_values(nodes: dict[str, NodeDef], inputs: dict[str, InputDef]) -> lis
             who = node.arg_names()[exc.index]
             problems.append((name, f"node '{name}' ({node.op}): input '{who}': {exc}"))
     return problems
+
+
+def _check_total(
+    order: list[str],
+    nodes: dict[str, NodeDef],
+    inputs: dict[str, InputDef],
+    shapes: dict[str, Shape | None],
+    output: str,
+    limits: Limits,
+) -> list[tuple[str, str]]:
+    """The elements a run holds at once, before it runs: every input's and node's value,
+    and the gradient of every differentiable input and of every node between one and the
+    output. Over ``limits.total_elements`` it is a problem at the largest contributor.
+    Nodes of a gate without a shape rule are not counted (their shape is not known)."""
+    differentiable: set[str] = {n for n, d in inputs.items() if d.grad}
+    for name in order:
+        node = nodes.get(name)
+        if node is not None and any(isinstance(a, str) and a in differentiable for a in node.args):
+            differentiable.add(name)
+    reaching, todo = {output}, [output]
+    while todo:
+        node = nodes.get(todo.pop())
+        for arg in node.args if node is not None else ():
+            if isinstance(arg, str) and arg not in reaching:
+                reaching.add(arg)
+                todo.append(arg)
+    held: dict[str, tuple[int, bool]] = {}
+    for name in order:
+        shape = shapes.get(name)
+        if shape is None:
+            continue
+        grad = name in differentiable and (name in inputs or name in reaching)
+        held[name] = (math.prod(shape), grad)
+    total = sum(size * (2 if grad else 1) for size, grad in held.values())
+    if total <= limits.total_elements:
+        return []
+    largest = sorted(held, key=lambda n: held[n][0] * (2 if held[n][1] else 1), reverse=True)[:3]
+
+    def described(name: str) -> str:
+        size, grad = held[name]
+        kind = "input" if name in inputs else "node"
+        return f"{kind} '{name}' {list(shapes[name] or ())} ({size}{' + its gradient' if grad else ''})"
+
+    message = (
+        f"running the graph would hold {total} elements at once (values and gradients), over the "
+        f"limit of {limits.total_elements} (raise it with --max-total-elements); the largest: "
+        + ", ".join(described(n) for n in largest)
+    )
+    return [(largest[0], message)]

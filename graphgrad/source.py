@@ -13,7 +13,10 @@ PyYAML's constructor, because the format needs what the constructor cannot give:
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,35 @@ class Limits:
     max_depth: int = 64
     max_alias_expansion: int = 1_000_000
     max_elements: int = 50_000_000
+    max_total_elements: int | None = None
+
+    @property
+    def total_elements(self) -> int:
+        """The bound on a graph's values and gradients together: ``max_total_elements``,
+        or four times ``max_elements`` (an input, its gradient, a node and its gradient
+        of the largest size) when it is not given."""
+        return self.max_total_elements if self.max_total_elements is not None else 4 * self.max_elements
+
+
+MAX_INT_DIGITS = 4300
+"""Integer literals longer than this are refused while parsing: no number of a graph is
+that large (a float64 has 309 digits), and Python itself refuses to convert them."""
+_MAX_INT_BITS = 14_280  # 2**14280 < 10**4300: a hex or octal literal whose value has at most 4300 digits
+
+
+class TooLargeInteger(str):
+    """What :func:`resolve_scalar` gives for an integer literal of more than
+    :data:`MAX_INT_DIGITS` digits: the text itself, marked, so that the parser reports
+    it and writers still know that the text is not a plain string."""
+
+    __slots__ = ()
+
+    def describe(self) -> str:
+        shown = self if len(self) <= 24 else f"{self[:10]}...{self[-10:]}"
+        return (
+            f"the integer {shown} ({len(self)} characters) is too large: a graph's numbers are below "
+            f"10**{MAX_INT_DIGITS} (an int64 has 19 digits, a float64 at most 309)"
+        )
 
 
 @dataclass(slots=True)
@@ -60,6 +92,9 @@ class Document:
     value_marks: dict[tuple, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[tuple, tuple[int, int]] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    refused: set[tuple[int, int]] = field(default_factory=set)
+    """Where a value was refused while parsing (an integer too large): later stages see
+    None there, and their messages about it would only repeat the first."""
 
     def locate(self, loc: tuple, *, key: bool = False) -> tuple[int, int]:
         """Line and column of ``loc`` (a key path), or of its nearest located parent."""
@@ -79,17 +114,62 @@ class Document:
         return Issue(self.path, line, column, message)
 
 
+STDIN = "-"
+"""The path that names standard input, for every command that takes a FILE."""
+STDIN_NAME = "<stdin>"
+"""How messages name standard input."""
+
+
 def read_text(path: str | Path, limits: Limits) -> str:
-    """Read a graph file as UTF-8 (a BOM is allowed), refusing files over the size limit."""
-    p = Path(path)
+    """Read a graph file as UTF-8 (a BOM is allowed), refusing files over the size limit.
+
+    At most ``max_file_bytes + 1`` bytes are read, whatever the file claims to be, and
+    only a regular file or standard input (``-``) is read at all: a FIFO could block
+    forever and ``/dev/zero`` never ends.
+    """
+    name = str(path)
+    if name == STDIN:
+        return decode(_read_bounded(sys.stdin.buffer, limits), STDIN_NAME, limits)
     try:
-        size = p.stat().st_size
-        if size > limits.max_file_bytes:
-            raise GraphFileError([Issue(str(path), 1, 1, _too_big(size, limits))])
-        raw = p.read_bytes()
+        # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                what = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+                msg = f"cannot read file: it is {what}; a graph file is a regular file, or - for stdin"
+                raise GraphFileError([Issue(name, 1, 1, msg)])
+            if info.st_size > limits.max_file_bytes:
+                raise GraphFileError([Issue(name, 1, 1, _too_big(info.st_size, limits))])
+            raw = _read_bounded(f, limits)
+    except IsADirectoryError:
+        msg = "cannot read file: it is a directory; a graph file is a regular file, or - for stdin"
+        raise GraphFileError([Issue(name, 1, 1, msg)]) from None
     except OSError as exc:
-        raise GraphFileError([Issue(str(path), 1, 1, f"cannot read file: {exc.strerror}")]) from None
-    return decode(raw, str(path), limits)
+        raise GraphFileError([Issue(name, 1, 1, f"cannot read file: {exc.strerror}")]) from None
+    return decode(raw, name, limits)
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _read_bounded(stream, limits: Limits) -> bytes:
+    """At most ``max_file_bytes + 1`` bytes: enough to know that a file is too big."""
+    want = limits.max_file_bytes + 1
+    chunks, size = [], 0
+    while size < want:
+        chunk = stream.read(min(want - size, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def decode(raw: bytes, path: str, limits: Limits) -> str:
@@ -107,6 +187,8 @@ def decode(raw: bytes, path: str, limits: Limits) -> str:
 
 
 def _too_big(size: int, limits: Limits) -> str:
+    if size == limits.max_file_bytes + 1:  # a bounded read: the true size is not known
+        return f"file is over the limit of {limits.max_file_bytes} bytes (raise it with --max-file-bytes)"
     return f"file is {size} bytes, over the limit of {limits.max_file_bytes} (raise it with --max-file-bytes)"
 
 
@@ -125,10 +207,13 @@ def parse(text: str, path: str, limits: Limits, *, positions: bool = True) -> Do
     """
     if len(text) > limits.max_file_bytes:
         raise GraphFileError([Issue(path, 1, 1, _too_big(len(text), limits))])
-    builder = _Builder(path, limits, positions)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            builder.feed(event)
+        try:
+            builder = _build(text, path, limits, positions, _Loader)
+        except yaml.MarkedYAMLError as exc:
+            if _Loader is yaml.SafeLoader or not _parser_depth_limit(exc):
+                raise
+            builder = _past_parser_depth(text, path, limits, positions, exc)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -141,6 +226,48 @@ def parse(text: str, path: str, limits: Limits, *, positions: bool = True) -> Do
     except yaml.YAMLError as exc:  # pragma: no cover - other parser errors carry no mark
         raise GraphFileError([Issue(path, 1, 1, f"invalid YAML: {exc}")]) from None
     return builder.document()
+
+
+def _build(text: str, path: str, limits: Limits, positions: bool, loader: type) -> _Builder:
+    builder = _Builder(path, limits, positions)
+    for event in yaml.parse(text, Loader=loader):
+        builder.feed(event)
+    return builder
+
+
+def _past_parser_depth(
+    text: str, path: str, limits: Limits, positions: bool, exc: yaml.MarkedYAMLError
+) -> _Builder:
+    """graphgrad's --max-depth and message, where libyaml refused first.
+
+    libyaml (as bundled with PyYAML 6.0.4) refuses nesting past its own depth (1000),
+    and its scanner reads ahead, so it can refuse before the events reach graphgrad's
+    limit. The text up to where it refused nests less deep: parsed alone, its events
+    reach graphgrad's limit if the file passes it there. Otherwise (a --max-depth above
+    libyaml's) the whole file is walked with the pure-Python parser, which has no limit
+    of its own, so graphgrad's limit decides whatever the PyYAML version.
+    """
+    mark = exc.problem_mark
+    if mark is not None:
+        start = 0
+        for _ in range(mark.line):
+            start = text.find("\n", start) + 1
+        try:
+            _build(text[: start + mark.column], path, limits, positions, _Loader)
+        except GraphFileError as err:
+            if any(_DEPTH_MESSAGE in i.message for i in err.issues):
+                raise
+        except yaml.YAMLError:
+            pass  # the cut text ends in the middle of a collection
+    return _build(text, path, limits, positions, yaml.SafeLoader)
+
+
+_DEPTH_MESSAGE = "(raise it with --max-depth)"
+
+
+def _parser_depth_limit(exc: yaml.MarkedYAMLError) -> bool:
+    """Whether PyYAML refused the file for its own nesting limit (libyaml's message)."""
+    return "nesting" in f"{exc.problem} {exc.context}"
 
 
 def _line_col(text: str, position: int) -> tuple[int, int]:
@@ -163,6 +290,7 @@ class _Frame:
 
 _NO_KEY = object()
 _UNLOCATED = ("<unlocated>",)
+_SECTIONS = ("inputs", "nodes", "<dropped>")
 
 
 class _Builder:
@@ -179,6 +307,7 @@ class _Builder:
         self.count = 0
         self.expanded = 0
         self.documents = 0
+        self.nodes = 0
         self.root_set = False
 
     def feed(self, event: yaml.Event) -> None:
@@ -227,6 +356,8 @@ class _Builder:
         if top.key is _NO_KEY:
             if not is_scalar:
                 self._fatal(event, "a mapping key must be a plain value, not a list or mapping")
+            if len(self.stack) == 2 and top.loc[0] in _SECTIONS:
+                self._count_node(event)
             self._take_key(top, value, mark)
             return None
         loc, skip = top.loc + (top.key,), top.skip
@@ -253,6 +384,16 @@ class _Builder:
             top.key, top.skip = _NO_KEY, False
         return _UNLOCATED
 
+    def _count_node(self, event: yaml.Event) -> None:
+        """Count the inputs and nodes as they are parsed, and stop at the limit: a huge
+        file is refused before the rest of it is read into memory."""
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            self._fatal(
+                event,
+                f"more than {self.limits.max_nodes} inputs and nodes (raise it with --max-nodes)",
+            )
+
     def _take_key(self, top: _Frame, key: Any, mark: tuple[int, int]) -> None:
         top.key, top.key_mark = key, mark
         if key in top.obj:
@@ -264,6 +405,10 @@ class _Builder:
 
     def _scalar(self, event: yaml.ScalarEvent) -> None:
         value = self._resolve(event)
+        if isinstance(value, TooLargeInteger):
+            self.doc.issues.append(Issue(self.path, *self._mark(event), value.describe()))
+            self.doc.refused.add(self._mark(event))
+            value = None
         self._attach(value, event, is_scalar=True)
         if event.anchor:
             self.anchors[event.anchor] = (value, 1)
@@ -281,6 +426,8 @@ class _Builder:
         if tag == _CORE + "str":
             return text
         value = resolve_scalar(text)
+        if isinstance(value, TooLargeInteger):
+            return value
         expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}
         if not isinstance(value, expected[tag.rsplit(":", 1)[1]]):
             line, column = self._mark(event)
@@ -342,13 +489,13 @@ def resolve_scalar(text: str) -> Any:
         if _BOOL.match(text):
             return text[0] in "tT"
         if _INT10.match(text):
-            return int(text)
+            digits = len(text) - (text[0] in "+-")
+            return int(text) if digits <= MAX_INT_DIGITS else TooLargeInteger(text)
         if _FLOAT.match(text):
             return float(text)
-        if _INT8.match(text):
-            return int(text[2:], 8)
-        if _INT16.match(text):
-            return int(text[2:], 16)
+        if _INT8.match(text) or _INT16.match(text):
+            value = int(text[2:], 8 if text[1] == "o" else 16)  # linear in length: no digit limit
+            return value if value.bit_length() <= _MAX_INT_BITS else TooLargeInteger(text)
         if _INF.match(text):
             return -math.inf if text[0] == "-" else math.inf
         if _NAN.match(text):

@@ -7,8 +7,10 @@ by its own gate's model, located at the node.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
+from collections.abc import Iterable
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -137,17 +139,72 @@ INITS: dict[str, type[_InitInput]] = {
 }
 
 
-def did_you_mean(word: object, options: list[str]) -> str:
+class Suggester:
+    """The names a "did you mean" chooses from, indexed so that each suggestion costs a
+    bounded amount of work: a file with thousands of unknown names among thousands of
+    valid ones must not take quadratic time (every name compared with every other).
+
+    Up to ``SCAN`` names are all compared; past that, only the ``SCAN`` names nearest to
+    the word (and to the word less its last character) in sorted order and in sorted
+    order of the reversed names (those that share its beginning or its end: a typo keeps
+    one of them), and after ``BUDGET`` words no
+    more suggestions are looked for. Words longer than ``LONGEST`` are not compared.
+    """
+
+    SCAN = 60
+    BUDGET = 1000
+    LONGEST = 200
+
+    def __init__(self, options: Iterable[object]):
+        self.options = list(dict.fromkeys(str(o) for o in options))
+        self._known = set(self.options)
+        self._sorted: list[str] | None = None
+        self._reversed: list[str] = []
+        self._asked = 0
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._known
+
+    def __len__(self) -> int:
+        return len(self.options)
+
+    def closest(self, word: object) -> str | None:
+        """The closest option to ``word`` (difflib's ratio of at least 0.6), or None."""
+        word = str(word)
+        self._asked += 1
+        if len(word) > self.LONGEST or self._asked > self.BUDGET:
+            return None
+        candidates = self.options if len(self.options) <= self.SCAN else self._near(word)
+        close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def _near(self, word: str) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self.options)
+            self._reversed = sorted(o[::-1] for o in self.options)
+        half = self.SCAN // 6
+        near = []
+        for probe in (word, word[:-1]):  # word[:-1]: a character too many at the end
+            i = bisect.bisect_left(self._sorted, probe)
+            near += self._sorted[max(0, i - half) : i + half]
+        j = bisect.bisect_left(self._reversed, word[::-1])
+        near += [r[::-1] for r in self._reversed[max(0, j - half) : j + half]]
+        return list(dict.fromkeys(near))
+
+
+def did_you_mean(word: object, options: list[str] | Suggester) -> str:
     """A hint naming the closest valid option, or the list of options when none is close.
+    Pass a :class:`Suggester` when asking about many words among many options.
 
     >>> did_you_mean("ouptut", ["inputs", "output", "nodes"])
     " (did you mean 'output'?)"
     """
-    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    suggester = options if isinstance(options, Suggester) else Suggester(options)
+    close = suggester.closest(word)
     if close:
-        return f" (did you mean '{close[0]}'?)"
-    if len(options) <= 12:
-        return f" (valid: {', '.join(options)})"
+        return f" (did you mean '{close}'?)"
+    if len(suggester) <= 12:
+        return f" (valid: {', '.join(suggester.options)})"
     return ""
 
 
@@ -210,6 +267,8 @@ def _issue(err: dict, loc: tuple, doc: Document, model: type[BaseModel], depth: 
         return doc.issue(loc[:-1], f"{who}: the required key '{loc[-1]}' is missing")
     got = err.get("input")
     shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+    if len(shown) > 80:
+        shown = f"{shown[:30]}...{shown[-30:]} ({len(shown)} characters)"
     return doc.issue(loc, f"{where}: {err['msg'].lower()}, got {shown}")
 
 

@@ -3,11 +3,13 @@ never shows a traceback for a user's mistake, table output and file discovery.""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -23,7 +25,9 @@ LIMIT_OPTIONS = {
     "max_depth": "deepest YAML nesting",
     "max_alias_expansion": "most YAML nodes that aliases may expand to",
     "max_elements": "most elements in one array",
+    "max_total_elements": "most elements of all values and gradients of a run together",
 }
+_DEFAULT_NOTE = {"max_total_elements": "4 x --max-elements"}
 
 
 def common(command: Callable) -> Callable:
@@ -35,7 +39,7 @@ def common(command: Callable) -> Callable:
             name,
             type=click.IntRange(min=1),
             default=default,
-            show_default=True,
+            show_default=_DEFAULT_NOTE.get(name, True),
             help=help_text.capitalize() + ".",
         )(command)
     command = click.option(
@@ -50,7 +54,8 @@ def common(command: Callable) -> Callable:
     def wrapper(**kwargs: Any) -> Any:
         kwargs["limits"] = Limits(**{k: kwargs.pop(k) for k in LIMIT_OPTIONS})
         try:
-            return command(**kwargs)
+            with json_stdout(kwargs.get("as_json", False)):
+                return command(**kwargs)
         except GraphFileError as exc:
             print_issues(exc.issues)
             sys.exit(2)
@@ -62,6 +67,52 @@ def common(command: Callable) -> Callable:
             sys.exit(2)
 
     return wrapper
+
+
+_json_out: list[TextIO] = []
+
+
+@contextlib.contextmanager
+def json_stdout(active: bool) -> Iterator[None]:
+    """While a ``--json`` command runs, whatever else writes to stdout (a plugin's
+    ``print``, a worker process, C code) goes to stderr, so that stdout holds exactly one
+    JSON document, written by :func:`emit`. File descriptor 1 itself is redirected when
+    stdout is a real file, which covers child processes and C code too."""
+    if not active:
+        yield
+        return
+    original = sys.stdout
+    original.flush()
+    try:
+        fd, err_fd = original.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file: a test runner's capture
+        fd = err_fd = -1
+    if fd < 0:
+        _json_out.append(original)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                yield
+        finally:
+            _json_out.pop()
+        return
+    saved = os.dup(fd)
+    out = open(saved, "w", encoding=original.encoding or "utf-8", errors="replace", closefd=True)  # noqa: SIM115
+    os.dup2(err_fd, fd)
+    _json_out.append(out)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_out.pop()
+        out.flush()
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        out.close()
+
+
+def emit(text: str) -> None:
+    """Write a command's JSON document to the real stdout (see :func:`json_stdout`)."""
+    click.echo(text, file=_json_out[-1] if _json_out else None)
 
 
 def console() -> Console:

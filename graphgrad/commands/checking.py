@@ -13,7 +13,7 @@ from ..jsonout import clean, dumps
 from ..junit import write_junit
 from ..plugins import load_registry
 from ..verify import FileReport, check_document, counts, exit_code
-from . import common, console, graph_files
+from . import common, console, emit, graph_files
 
 
 @click.command()
@@ -56,7 +56,7 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
         for r in reports:  # cli.md: with --json the messages still go to stderr, one a line
             for line in r.error or []:
                 click.echo(line, err=True)
-        click.echo(dumps(clean(check_document(reports))))
+        emit(dumps(clean(check_document(reports))))
     else:
         _print_check(reports, counts(reports))
     sys.exit(exit_code(reports))

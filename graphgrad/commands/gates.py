@@ -10,7 +10,7 @@ from rich.table import Table
 from ..gatecheck import check_all
 from ..jsonout import clean, dumps
 from ..plugins import load_registry
-from . import common, console
+from . import common, console, emit
 
 
 @click.command()
@@ -42,7 +42,7 @@ def gates(as_json: bool, run_check: bool, plugins, limits) -> None:
         for g in registry
     ]
     if as_json:
-        click.echo(dumps({"gates": rows}, default=repr))
+        emit(dumps({"gates": rows}, default=repr))
         return
     table = Table("op", "inputs", "attributes", "plugin", "what it computes")
     for r in rows:
@@ -57,7 +57,7 @@ def gates(as_json: bool, run_check: bool, plugins, limits) -> None:
 def _check_gates(registry, as_json: bool) -> None:
     results = check_all(registry)
     if as_json:
-        click.echo(
+        emit(
             dumps(
                 clean(
                     {

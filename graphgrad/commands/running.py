@@ -16,7 +16,7 @@ from ..jsonout import dumps
 from ..plugins import load_registry
 from ..results import run_document, save_results
 from ..schema import graph_schema
-from . import common, console, graph_files, print_issues
+from . import common, console, emit, graph_files, print_issues
 
 
 @click.command()
@@ -45,7 +45,7 @@ def run(file: str, as_json: bool, sets: tuple[str, ...], save: str | None, plugi
         save_results(result, save, name=graph.name, file=file)
     document, mismatches = run_document(graph, result, file=file)
     if as_json:
-        click.echo(dumps(document))
+        emit(dumps(document))
     else:
         _print_run(graph, result)
     for m in mismatches:
@@ -61,9 +61,16 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
             raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--set")
         try:
             values[name] = json.loads(text)
-        except json.JSONDecodeError:
+        except RecursionError:
             raise click.BadParameter(
-                f"'{text}' is not a number or a JSON list", param_hint=f"--set {name}"
+                "the JSON value is nested too deeply (an array has at most 32 dimensions)",
+                param_hint=f"--set {name}",
+            ) from None
+        except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
+            shown = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}"
+            why = "" if isinstance(exc, json.JSONDecodeError) else f" ({exc})"
+            raise click.BadParameter(
+                f"'{shown}' is not a number or a JSON list{why}", param_hint=f"--set {name}"
             ) from None
     return values
 
@@ -105,7 +112,7 @@ def validate(paths: tuple[str, ...], as_json: bool, plugins, limits) -> None:
             print_issues(exc.issues)  # on stderr with --json too (cli.md)
     invalid = sum(not r["valid"] for r in report)
     if as_json:
-        click.echo(dumps({"valid": len(report) - invalid, "invalid": invalid, "files": report}))
+        emit(dumps({"valid": len(report) - invalid, "invalid": invalid, "files": report}))
     else:
         click.echo(f"{len(report) - invalid} valid, {invalid} invalid")
     sys.exit(2 if invalid else 0)
