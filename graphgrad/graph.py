@@ -24,7 +24,7 @@ from .gate import Gate, InputValueError, Shape, has_shape_rule
 from .inputs import InputDef, build_inputs, to_array
 from .registry import GateType, Registry
 from .source import Document, Limits, parse
-from .spec import NAME, RESERVED, GraphSpec, NodeSpec, did_you_mean, translate
+from .spec import NAME, NONFINITE, RESERVED, GraphSpec, NodeSpec, did_you_mean, translate
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -144,6 +144,7 @@ def build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str)
     if count > limits.max_nodes:
         msg = f"{count} inputs and nodes, over the limit of {limits.max_nodes} (raise it with --max-nodes)"
         raise GraphFileError(issues + [Issue(doc.path, 1, 1, msg)])
+    doc.data = _numbers_restored(doc.data)
     spec = _validate_spec(doc, issues)
     if spec is None:
         raise GraphFileError(issues)
@@ -207,6 +208,31 @@ def _check_section(
             issues.append(doc.issue(("check", "wrt", i), msg))
 
 
+def _number(value: Any) -> Any:
+    return NONFINITE[value] if isinstance(value, str) and value in NONFINITE else value
+
+
+def _numbers_restored(data: dict) -> dict:
+    """The document with the strings "nan", "inf", "-inf" read as numbers in the scalar
+    places that want a number (how the JSON form writes them): a plain input, an
+    initialiser's parameters, and the tolerances of ``expect`` and ``check``. Arrays are
+    read by ``inputs.to_array``, ``in`` lists by ``_resolve_args``, gate attributes by
+    ``_make_gate``. Changed parts are copies: the caller's data is left as it was."""
+    out = dict(data)
+    inputs = data.get("inputs")
+    if isinstance(inputs, dict):
+        out["inputs"] = {
+            name: {k: _number(v) if k in ("mean", "std", "low", "high") else v for k, v in spec.items()}
+            if isinstance(spec, dict)
+            else _number(spec)
+            for name, spec in inputs.items()
+        }
+    for section, keys in (("expect", ("rtol", "atol")), ("check", ("eps", "rtol", "atol"))):
+        if isinstance(data.get(section), dict):
+            out[section] = {k: _number(v) if k in keys else v for k, v in data[section].items()}
+    return out
+
+
 _NOT_A_MAPPING = "a graph file is a mapping with the keys graphgrad, inputs, nodes and output"
 
 
@@ -229,7 +255,7 @@ def _validate_spec(doc: Document, issues: list[Issue]) -> GraphSpec | None:
 def _check_names(spec: GraphSpec, doc: Document, issues: list[Issue]) -> None:
     for section in ("inputs", "nodes"):
         for name in getattr(spec, section):
-            if not NAME.match(name) or name in RESERVED:
+            if not NAME.fullmatch(name) or name in RESERVED:
                 why = "is reserved" if name in RESERVED else "is not a valid name"
                 msg = (
                     f"{section[:-1]} '{name}': the name {why}; a name matches "
@@ -285,6 +311,12 @@ def _make_gate(
     try:
         return gate_type.cls.model_validate(node.attributes)
     except ValidationError as exc:
+        numbers = {k: _number(v) for k, v in node.attributes.items()}
+        if numbers != node.attributes:  # "inf" where the gate wants a float: the JSON form
+            try:
+                return gate_type.cls.model_validate(numbers)
+            except ValidationError:
+                pass
         issues += translate(exc, doc, gate_type.cls, root=loc)
     except Exception as exc:
         issues.append(doc.issue(loc, f"node '{loc[1]}': gate {node.op} refused its attributes: {exc}"))
@@ -295,7 +327,9 @@ def _resolve_args(name, node, loc, doc, known, names, dtype, issues) -> tuple[Ar
     args: list[Arg] = []
     ok = True
     for i, arg in enumerate(node.args):
-        if isinstance(arg, str):
+        if isinstance(arg, str) and arg in NONFINITE:  # a reserved name: the JSON form of a number
+            args.append(np.asarray(NONFINITE[arg], dtype=dtype))
+        elif isinstance(arg, str):
             if arg not in known:
                 hint = did_you_mean(arg, names)
                 issues.append(doc.issue(loc + ("in", i), f"node '{name}': unknown name '{arg}'{hint}"))

@@ -8,6 +8,7 @@ by its own gate's model, located at the node.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -17,8 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import Issue
 from .source import Document
 
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+"""A valid name, matched with ``fullmatch`` (``$`` would accept a final newline)."""
 RESERVED = frozenset({"inf", "nan", "true", "false", "null"})
+NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+"""Where a number is expected, these strings are that number: JSON has no NaN or
+infinity, so graphgrad writes them as strings (cli.md) and reads them back."""
 FloatDtype = Literal["float64", "float32"]
 Dtype = Literal["float64", "float32", "int64", "bool"]
 Number = Annotated[float, Field(strict=True)] | Annotated[int, Field(strict=True)]

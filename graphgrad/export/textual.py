@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar
 
 import yaml
 
 from ..exporter import Exporter
+from ..jsonout import clean, dumps
 from ..source import resolve_scalar
 from .document import to_document
 
@@ -63,13 +63,15 @@ class YamlExporter(Exporter):
 
 
 class JsonExporter(Exporter):
-    """The same data model as JSON (which graphgrad also loads)."""
+    """The same data model as JSON (which graphgrad also loads). JSON has no NaN or
+    infinity: they are the strings "nan", "inf", "-inf", which the loader reads back as
+    numbers wherever a number is expected (never as the names they cannot be)."""
 
     name: ClassVar[str] = "json"
     suffix: ClassVar[str] = ".json"
 
     def export(self, graph) -> str:
-        return json.dumps(to_document(graph.definition), indent=2) + "\n"
+        return dumps(clean(to_document(graph.definition)), indent=2) + "\n"
 
 
 EXPORTERS: list[type[Exporter]] = [YamlExporter, JsonExporter]
