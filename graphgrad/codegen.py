@@ -206,7 +206,9 @@ BACKWARD: dict[str, Template] = {
     "mul": lambda c, n, a, out, g: [f"{g} * {a[1]}", f"{g} * {a[0]}"],
     "div": lambda c, n, a, out, g: [f"{g} / {a[1]}", f"-{g} / {a[1]} * {out}"],
     "neg": lambda c, n, a, out, g: [f"-{g}"],
-    "pow": lambda c, n, a, out, g: [f"{g} * {number(n.gate.exponent)} * {c.power(a[0], n.gate.exponent - 1)}"],
+    "pow": lambda c, n, a, out, g: [
+        f"{g} * {number(n.gate.exponent)} * {c.power(a[0], n.gate.exponent - 1)}"
+    ],
     "exp": lambda c, n, a, out, g: [f"{g} * {out}"],
     "log": lambda c, n, a, out, g: [f"{g} / {a[0]}"],
     "sqrt": lambda c, n, a, out, g: [f"{g} * 0.5 / {out}"],

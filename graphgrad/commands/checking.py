@@ -50,8 +50,6 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
     files = graph_files(paths)
     options = BatchOptions(checker, tuple(str(p) for p in plugins), limits, timeout)
     reports = _run_batch(files, options, jobs, show=not as_json)
-    if junit:
-        write_junit(reports, junit)
     counts = {s: sum(r.status == s for r in reports) for s in ("passed", "failed", "error")}
     if as_json:
         click.echo(
@@ -68,6 +66,8 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
         )
     else:
         _print_check(reports, counts)
+    if junit:  # after the report: a file that cannot be written loses no results
+        write_junit(reports, junit)
     sys.exit(2 if counts["error"] else 1 if counts["failed"] else 0)
 
 
