@@ -257,8 +257,8 @@ def _check_names(spec: GraphSpec, doc: Document, issues: list[Issue]) -> None:
         for name in getattr(spec, section):
             if not NAME.fullmatch(name) or name in RESERVED:
                 why = "is reserved" if name in RESERVED else "is not a valid name"
-                msg = (
-                    f"{section[:-1]} '{name}': the name {why}; a name matches "
+                msg = (  # repr: a name may hold a line break, and a message is one line
+                    f"{section[:-1]} {name!r}: the name {why}; a name matches "
                     "[A-Za-z_][A-Za-z0-9_.]* and is none of inf, nan, true, false, null"
                 )
                 issues.append(doc.issue((section, name), msg, key=True))

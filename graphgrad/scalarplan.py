@@ -119,7 +119,7 @@ def compile_scalar(graph: GraphDef, plan: Plan) -> ScalarProgram | None:
         f"    return [{values}], [{grads}]",
     ]
     namespace = {f"_np_{name}": f for name, f in vars(SHIM).items()} | {"_pow": _pow}
-    exec(compile("\n".join(lines), f"<scalar plan of {graph.name}>", "exec"), namespace)
+    exec(compile("\n".join(lines), f"<scalar plan of {graph.name!r}>", "exec"), namespace)
     grad_slots = {s.name: s.out for s in plan.backward_steps if s.name in assigned}
     return ScalarProgram(namespace["_scalar_plan"], [plan.slot[n] for n in params], grad_slots)
 
