@@ -375,3 +375,15 @@ def test_service_export_to_json_writes_nan_and_inf_as_strings_that_load_back(ser
     ran = httpx.post(f"{service}/v1/run", json=doc, timeout=30)
     assert ran.status_code == 200, ran.text
     assert ran.json()["value"] == "nan" and ran.json()["grads"]["v"] == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_service_refuses_a_name_with_a_line_break_where_it_stands(service):
+    body = (HOSTILE / "name_with_newline.yaml").read_bytes()
+    r = httpx.post(
+        f"{service}/v1/export?to=python",
+        content=body,
+        headers={"content-type": "application/yaml"},
+        timeout=30,
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"][0].startswith("body:6:3: node 'f\\n': the name is not a valid name")
