@@ -250,20 +250,14 @@ GENERATED = frozenset({"np", "hashlib", "inputs", "forward_backward", "main", "v
 """The generated code's own names other than those starting ``_`` or ``grad_``."""
 
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_UNUSABLE = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | GENERATED
 
 
 def plain(name: str) -> bool:
     """Whether a graph name can be its own Python identifier: a letter first, no dot, and
     nothing generated code uses (keywords, builtins, ``GENERATED``, ``grad_...``); every
     other name generated code uses starts with ``_``."""
-    return (
-        _PLAIN.fullmatch(name) is not None
-        and not keyword.iskeyword(name)
-        and not keyword.issoftkeyword(name)
-        and not hasattr(builtins, name)
-        and name not in GENERATED
-        and not name.startswith("grad_")
-    )
+    return name not in _UNUSABLE and _PLAIN.fullmatch(name) is not None and not name.startswith("grad_")
 
 
 def identifiers(names: list[str]) -> dict[str, str]:
@@ -277,11 +271,10 @@ def identifiers(names: list[str]) -> dict[str, str]:
     >>> identifiers(["x", "float", "grad_x", "a.b", "float_1"])
     {'x': 'x', 'float': 'float_2', 'grad_x': 'v_grad_x_1', 'a.b': 'a_b_1', 'float_1': 'float_1'}
     """
-    taken = set(GENERATED) | {n for n in names if plain(n)}
-    out = {}
+    out = {n: n for n in names if plain(n)}
+    taken = set(GENERATED) | set(out)
     for name in names:
-        if plain(name):
-            out[name] = name
+        if name in out:
             continue
         stem = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "v"
         if not stem[0].isalpha() or stem == "grad" or stem.startswith("grad_"):
@@ -291,7 +284,7 @@ def identifiers(names: list[str]) -> dict[str, str]:
             k += 1
         out[name] = f"{stem}_{k}"
         taken.add(out[name])
-    return out
+    return {n: out[n] for n in names}
 
 
 def number(value: float | int) -> str:

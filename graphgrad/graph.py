@@ -217,20 +217,26 @@ def _numbers_restored(data: dict) -> dict:
     places that want a number (how the JSON form writes them): a plain input, an
     initialiser's parameters, and the tolerances of ``expect`` and ``check``. Arrays are
     read by ``inputs.to_array``, ``in`` lists by ``_resolve_args``, gate attributes by
-    ``_make_gate``. Changed parts are copies: the caller's data is left as it was."""
-    out = dict(data)
+    ``_make_gate``. Changed parts are copies: the caller's data is left as it was, and a
+    file without such strings costs one pass over its inputs."""
+    out = data
     inputs = data.get("inputs")
     if isinstance(inputs, dict):
-        out["inputs"] = {
-            name: {k: _number(v) if k in ("mean", "std", "low", "high") else v for k, v in spec.items()}
-            if isinstance(spec, dict)
-            else _number(spec)
-            for name, spec in inputs.items()
-        }
+        fixed: dict[str, Any] = {}
+        for name, spec in inputs.items():
+            if isinstance(spec, str) and spec in NONFINITE:
+                fixed[name] = NONFINITE[spec]
+            elif isinstance(spec, dict) and "init" in spec and _INIT_NUMBERS.intersection(spec):
+                fixed[name] = {k: _number(v) if k in _INIT_NUMBERS else v for k, v in spec.items()}
+        if fixed:
+            out = {**out, "inputs": {**inputs, **fixed}}
     for section, keys in (("expect", ("rtol", "atol")), ("check", ("eps", "rtol", "atol"))):
         if isinstance(data.get(section), dict):
-            out[section] = {k: _number(v) if k in keys else v for k, v in data[section].items()}
+            out = {**out, section: {k: _number(v) if k in keys else v for k, v in data[section].items()}}
     return out
+
+
+_INIT_NUMBERS = frozenset({"mean", "std", "low", "high"})
 
 
 _NOT_A_MAPPING = "a graph file is a mapping with the keys graphgrad, inputs, nodes and output"

@@ -332,6 +332,11 @@ def test_nan_strings_are_numbers_only_where_a_number_is_expected():
     assert d.spec.doc == "inf" and d.nodes["f"].doc == "-inf" and d.inputs["y"].doc == "nan"
     assert float(d.inputs["x"].value) == math.inf and math.isnan(d.inputs["y"].value[0])
     assert float(d.nodes["f"].args[1]) == -math.inf
+    init = graphgrad.load(
+        'graphgrad: 1\ninputs: {n: {shape: [2], init: normal, mean: "-inf", std: 0.0}}\nnodes: {}\noutput: n\n'
+    )
+    assert init.definition.inputs["n"].value.tolist() == [-math.inf, -math.inf]
+    assert "mean: -.inf" in init.export("yaml") and '"mean": "-inf"' in init.export("json")
     with pytest.raises(graphgrad.GraphFileError, match="'Infinity'"):
         graphgrad.load(
             "graphgrad: 1\ninputs: {x: 2.0}\nnodes:\n  f: {op: mul, in: [x, Infinity]}\noutput: f\n"
