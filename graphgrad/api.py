@@ -35,6 +35,7 @@ from .plugins import PluginRef, load_registry
 from .registry import Registry
 from .scalarplan import ScalarProgram, compile_scalar
 from .source import STDIN, STDIN_NAME, Document, Limits, read_text
+from .writing import write_atomic
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -309,7 +310,7 @@ class Graph:
     def save(self, path: str | os.PathLike) -> None:
         """Write the graph as a YAML (or, for .json, JSON) graph file."""
         fmt = "json" if Path(path).suffix == ".json" else "yaml"
-        Path(path).write_text(self.export(fmt))
+        write_atomic(path, self.export(fmt), what="save")
 
 
 def _number(value: Any) -> float | int:

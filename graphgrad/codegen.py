@@ -8,6 +8,7 @@ which is how an all-scalar graph runs fast).
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import math
 import re
@@ -127,7 +128,7 @@ class Ctx:
     def power(self, base: str, exponent: float) -> str:
         """``base ** exponent``; on floats a guarded call (a negative base would give
         Python a complex number where NumPy gives NaN)."""
-        return f"_pow({base}, {exponent!r})" if self.scalar else f"{base} ** {exponent!r}"
+        return f"_pow({base}, {number(exponent)})" if self.scalar else f"{base} ** {number(exponent)}"
 
     def use(self, helper: str) -> str:
         self.used.add(helper)
@@ -171,7 +172,7 @@ FORWARD: dict[str, Callable[[Ctx, NodeDef, list[str]], str]] = {
     "relu": lambda c, n, a: (
         f"({a[0]} if {a[0]} > 0.0 else np.relu_rest({a[0]}))" if c.scalar else f"np.maximum({a[0]}, 0)"
     ),
-    "leaky_relu": lambda c, n, a: f"np.where({a[0]} > 0, {a[0]}, {n.gate.slope!r} * {a[0]})",
+    "leaky_relu": lambda c, n, a: f"np.where({a[0]} > 0, {a[0]}, {number(n.gate.slope)} * {a[0]})",
     "sigmoid": lambda c, n, a: (
         f"1.0 / (1.0 + np.exp(-{a[0]}))" if c.scalar else f"np.exp(-np.logaddexp(0, -{a[0]}))"
     ),
@@ -186,7 +187,7 @@ FORWARD: dict[str, Callable[[Ctx, NodeDef, list[str]], str]] = {
     "softmax": lambda c, n, a: f"{c.use('_softmax')}({a[0]}, {n.gate.axis})",
     "log_softmax": lambda c, n, a: f"{c.use('_log_softmax')}({a[0]}, {n.gate.axis})",
     "cross_entropy": lambda c, n, a: f"{c.use('_cross_entropy')}({a[0]}, {a[1]})",
-    "svm_loss": lambda c, n, a: f"{c.use('_svm_loss')}({a[0]}, {a[1]}, {n.gate.margin!r})",
+    "svm_loss": lambda c, n, a: f"{c.use('_svm_loss')}({a[0]}, {a[1]}, {number(n.gate.margin)})",
     "l2": lambda c, n, a: f"np.sum({a[0]} * {a[0]})",
 }
 
@@ -205,7 +206,9 @@ BACKWARD: dict[str, Template] = {
     "mul": lambda c, n, a, out, g: [f"{g} * {a[1]}", f"{g} * {a[0]}"],
     "div": lambda c, n, a, out, g: [f"{g} / {a[1]}", f"-{g} / {a[1]} * {out}"],
     "neg": lambda c, n, a, out, g: [f"-{g}"],
-    "pow": lambda c, n, a, out, g: [f"{g} * {n.gate.exponent!r} * {c.power(a[0], n.gate.exponent - 1)}"],
+    "pow": lambda c, n, a, out, g: [
+        f"{g} * {number(n.gate.exponent)} * {c.power(a[0], n.gate.exponent - 1)}"
+    ],
     "exp": lambda c, n, a, out, g: [f"{g} * {out}"],
     "log": lambda c, n, a, out, g: [f"{g} / {a[0]}"],
     "sqrt": lambda c, n, a, out, g: [f"{g} * 0.5 / {out}"],
@@ -213,7 +216,7 @@ BACKWARD: dict[str, Template] = {
     "reciprocal": lambda c, n, a, out, g: [f"-{g} * {out} * {out}"],
     "abs": lambda c, n, a, out, g: [f"{g} * np.sign({a[0]})"],
     "relu": lambda c, n, a, out, g: [f"{g} * ({a[0]} > 0)"],
-    "leaky_relu": lambda c, n, a, out, g: [f"{g} * np.where({a[0]} > 0, 1.0, {n.gate.slope!r})"],
+    "leaky_relu": lambda c, n, a, out, g: [f"{g} * np.where({a[0]} > 0, 1.0, {number(n.gate.slope)})"],
     "sigmoid": lambda c, n, a, out, g: [f"{g} * {out} * (1 - {out})"],
     "tanh": lambda c, n, a, out, g: [f"{g} * (1 - {out} * {out})"],
     "max": _router(">"),
@@ -236,24 +239,97 @@ BACKWARD: dict[str, Template] = {
     ],
     "cross_entropy": lambda c, n, a, out, g: [f"{c.use('_cross_entropy_grad')}({g}, {a[0]}, {a[1]})", None],
     "svm_loss": lambda c, n, a, out, g: [
-        f"{c.use('_svm_loss_grad')}({g}, {a[0]}, {a[1]}, {n.gate.margin!r})",
+        f"{c.use('_svm_loss_grad')}({g}, {a[0]}, {a[1]}, {number(n.gate.margin)})",
         None,
     ],
     "l2": lambda c, n, a, out, g: [f"{g} * 2 * {a[0]}"],
 }
 
 
+GENERATED = frozenset({"np", "hashlib", "inputs", "forward_backward", "main", "values", "value", "grads"})
+"""The generated code's own names other than those starting ``_`` or ``grad_``."""
+
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_UNUSABLE = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | GENERATED
+
+
+def plain(name: str) -> bool:
+    """Whether a graph name can be its own Python identifier: a letter first, no dot, and
+    nothing generated code uses (keywords, builtins, ``GENERATED``, ``grad_...``); every
+    other name generated code uses starts with ``_``."""
+    return name not in _UNUSABLE and _PLAIN.fullmatch(name) is not None and not name.startswith("grad_")
+
+
 def identifiers(names: list[str]) -> dict[str, str]:
-    """Python names for graph names ('.' is not allowed; keywords and clashes get '_')."""
-    taken = {"np", "hashlib", "inputs", "forward_backward", "main", "values", *HELPERS}
-    out = {}
+    """A Python identifier for every graph name, derived, never copied blindly.
+
+    A plain name (:func:`plain`) stands for itself. Any other becomes its letters and
+    digits with a numbered suffix (``float`` -> ``float_1``, ``a.b`` -> ``a_b_1``,
+    ``grad_x`` -> ``v_grad_x_1``) that no plain name, keyword or builtin has; so values,
+    ``grad_<identifier>`` gradients and the code's own ``_``-names never meet.
+
+    >>> identifiers(["x", "float", "grad_x", "a.b", "float_1"])
+    {'x': 'x', 'float': 'float_2', 'grad_x': 'v_grad_x_1', 'a.b': 'a_b_1', 'float_1': 'float_1'}
+    """
+    out = {n: n for n in names if plain(n)}
+    taken = set(GENERATED) | set(out)
     for name in names:
-        ident = re.sub(r"\W", "_", name)
-        while keyword.iskeyword(ident) or ident in taken or ident.startswith("grad_"):
-            ident += "_"
-        taken.add(ident)
-        out[name] = ident
-    return out
+        if name in out:
+            continue
+        stem = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "v"
+        if not stem[0].isalpha() or stem == "grad" or stem.startswith("grad_"):
+            stem = "v_" + stem
+        k = 1
+        while f"{stem}_{k}" in taken:
+            k += 1
+        out[name] = f"{stem}_{k}"
+        taken.add(out[name])
+    return {n: out[n] for n in names}
+
+
+def number(value: float | int) -> str:
+    """Python source for a number that evaluates to it: ``repr``, but ``float('nan')``,
+    ``float('inf')`` and ``(-float('inf'))`` where ``repr`` would give a bare name."""
+    if isinstance(value, bool | int | np.integer):
+        return repr(int(value))
+    value = float(value)
+    if math.isfinite(value):
+        return repr(value)
+    if math.isnan(value):
+        return "float('nan')"
+    return "float('inf')" if value > 0 else "(-float('inf'))"
+
+
+def literal(data: object) -> str:
+    """Python source for a number or nested list of numbers (``tolist()`` output)."""
+    if isinstance(data, list | tuple):
+        return "[" + ", ".join(literal(x) for x in data) + "]"
+    if isinstance(data, bool):
+        return repr(data)
+    return number(data)  # type: ignore[arg-type]
+
+
+def comment(text: object) -> str:
+    """Text that is safe inside a ``#`` comment: no line break, no NUL, quotes kept."""
+    return repr(str(text))[1:-1]
+
+
+def string_body(text: str) -> str:
+    """The inside of a triple-quoted literal that evaluates to ``text`` exactly and
+    cannot close early: every quote and backslash escaped, every character that is not
+    printable (NUL, CR, line and paragraph separators, surrogates) as an escape; line
+    feeds and tabs stay, so a docstring still reads as text."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch in "\n\t" or ch.isprintable():
+            out.append(ch)
+        else:
+            code = ord(ch)
+            width = 2 if code < 0x100 else 4 if code < 0x10000 else 8
+            out.append(f"\\{'xuU'[(width > 2) + (width > 4)]}{code:0{width}x}")
+    return "".join(out)
 
 
 def forward_lines(ctx: Ctx, ids: dict[str, str], literal: Callable[[np.ndarray], str]) -> list[str]:
@@ -264,7 +340,7 @@ def forward_lines(ctx: Ctx, ids: dict[str, str], literal: Callable[[np.ndarray],
         node = d.nodes.get(name)
         if node is not None:
             args = [ids[a] if isinstance(a, str) else literal(a) for a in node.args]
-            lines.append(f"{ids[name]} = {FORWARD[node.op](ctx, node, args)}  # {node.op}")
+            lines.append(f"{ids[name]} = {FORWARD[node.op](ctx, node, args)}  # {comment(node.op)}")
     return lines
 
 
@@ -291,8 +367,8 @@ def backward_lines(
                 expr = f"{ctx.use('_sum_to')}({expr}, {tuple(d.shapes[arg])})"
             target = f"grad_{ids[arg]}"
             if arg in assigned:
-                lines.append(f"{target} = {target} + {expr}  # fan-out: {node.op} adds")
+                lines.append(f"{target} = {target} + {expr}  # fan-out: {comment(node.op)} adds")
             else:
-                lines.append(f"{target} = {expr}  # {node.op} -> {arg}")
+                lines.append(f"{target} = {expr}  # {comment(node.op)} -> {comment(arg)}")
                 assigned.add(arg)
     return lines, assigned

@@ -26,7 +26,7 @@ from .gate import Gate, InputValueError, Shape, has_shape_rule
 from .inputs import InputDef, build_inputs, check_shape, to_array
 from .registry import GateType, Registry
 from .source import Document, Limits, parse
-from .spec import NAME, RESERVED, GraphSpec, NodeSpec, Suggester, did_you_mean, translate
+from .spec import NAME, NONFINITE, RESERVED, GraphSpec, NodeSpec, Suggester, did_you_mean, translate
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -160,6 +160,7 @@ def _build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str
     if count > limits.max_nodes:
         msg = f"{count} inputs and nodes, over the limit of {limits.max_nodes} (raise it with --max-nodes)"
         raise GraphFileError(issues + [Issue(doc.path, 1, 1, msg)])
+    doc.data = _numbers_restored(doc.data)
     spec, bad = _validate_spec(doc, issues)
     if spec is None:
         raise GraphFileError(issues)
@@ -234,6 +235,37 @@ def _check_section(
             issues.append(doc.issue(("check", "wrt", i), msg))
 
 
+def _number(value: Any) -> Any:
+    return NONFINITE[value] if isinstance(value, str) and value in NONFINITE else value
+
+
+def _numbers_restored(data: dict) -> dict:
+    """The document with the strings "nan", "inf", "-inf" read as numbers in the scalar
+    places that want a number (how the JSON form writes them): a plain input, an
+    initialiser's parameters, and the tolerances of ``expect`` and ``check``. Arrays are
+    read by ``inputs.to_array``, ``in`` lists by ``_resolve_args``, gate attributes by
+    ``_make_gate``. Changed parts are copies: the caller's data is left as it was, and a
+    file without such strings costs one pass over its inputs."""
+    out = data
+    inputs = data.get("inputs")
+    if isinstance(inputs, dict):
+        fixed: dict[str, Any] = {}
+        for name, spec in inputs.items():
+            if isinstance(spec, str) and spec in NONFINITE:
+                fixed[name] = NONFINITE[spec]
+            elif isinstance(spec, dict) and "init" in spec and _INIT_NUMBERS.intersection(spec):
+                fixed[name] = {k: _number(v) if k in _INIT_NUMBERS else v for k, v in spec.items()}
+        if fixed:
+            out = {**out, "inputs": {**inputs, **fixed}}
+    for section, keys in (("expect", ("rtol", "atol")), ("check", ("eps", "rtol", "atol"))):
+        if isinstance(data.get(section), dict):
+            out = {**out, section: {k: _number(v) if k in keys else v for k, v in data[section].items()}}
+    return out
+
+
+_INIT_NUMBERS = frozenset({"mean", "std", "low", "high"})
+
+
 _NOT_A_MAPPING = "a graph file is a mapping with the keys graphgrad, inputs, nodes and output"
 
 
@@ -259,10 +291,10 @@ def _validate_spec(doc: Document, issues: list[Issue]) -> tuple[GraphSpec | None
 def _check_names(spec: GraphSpec, doc: Document, issues: list[Issue]) -> None:
     for section in ("inputs", "nodes"):
         for name in getattr(spec, section):
-            if not NAME.match(name) or name in RESERVED:
+            if not NAME.fullmatch(name) or name in RESERVED:
                 why = "is reserved" if name in RESERVED else "is not a valid name"
-                msg = (
-                    f"{section[:-1]} '{name}': the name {why}; a name matches "
+                msg = (  # repr: a name may hold a line break, and a message is one line
+                    f"{section[:-1]} {name!r}: the name {why}; a name matches "
                     "[A-Za-z_][A-Za-z0-9_.]* and is none of inf, nan, true, false, null"
                 )
                 issues.append(doc.issue((section, name), msg, key=True))
@@ -316,6 +348,12 @@ def _make_gate(
     try:
         return gate_type.cls.model_validate(node.attributes)
     except ValidationError as exc:
+        numbers = {k: _number(v) for k, v in node.attributes.items()}
+        if numbers != node.attributes:  # "inf" where the gate wants a float: the JSON form
+            try:
+                return gate_type.cls.model_validate(numbers)
+            except ValidationError:
+                pass
         issues += translate(exc, doc, gate_type.cls, root=loc)
     except Exception as exc:
         issues.append(doc.issue(loc, f"node '{loc[1]}': gate {node.op} refused its attributes: {exc}"))
@@ -326,7 +364,9 @@ def _resolve_args(name, node, loc, doc, known, names, dtype, issues) -> tuple[Ar
     args: list[Arg] = []
     ok = True
     for i, arg in enumerate(node.args):
-        if isinstance(arg, str):
+        if isinstance(arg, str) and arg in NONFINITE:  # a reserved name: the JSON form of a number
+            args.append(np.asarray(NONFINITE[arg], dtype=dtype))
+        elif isinstance(arg, str):
             if arg not in known:
                 hint = did_you_mean(arg, names)
                 issues.append(doc.issue(loc + ("in", i), f"node '{name}': unknown name '{arg}'{hint}"))

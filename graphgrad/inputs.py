@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import Issue
 from .source import Document, Limits
-from .spec import INITS, ValueInput, did_you_mean, translate
+from .spec import INITS, NONFINITE, ValueInput, did_you_mean, translate
 
 FORMS = "a number, a nested list of numbers, {value: V, dtype: D, grad: G} or {shape: [..], init: I}"
 
@@ -240,6 +240,8 @@ def _fits(item: Any, dtype: str) -> bool:
         return False
     if dtype == "int64":
         return isinstance(item, int) and -(2**63) <= item < 2**63
+    if isinstance(item, str):
+        return item in NONFINITE
     if isinstance(item, int):
         try:
             float(item)  # an integer beyond float64's range would overflow in NumPy

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from .verify import FileReport
+from .writing import write_atomic
 
 
 def write_junit(reports: list[FileReport], path: str | Path) -> None:
-    """One testsuite, one testcase per file, a failure or error element where due."""
+    """One testsuite, one testcase per file, a failure or error element where due;
+    the file is written whole or not at all."""
     suite = ET.Element(
         "testsuite",
         name="graphgrad",
@@ -29,4 +32,6 @@ def write_junit(reports: list[FileReport], path: str | Path) -> None:
     tree = ET.ElementTree(ET.Element("testsuites"))
     tree.getroot().append(suite)
     ET.indent(tree)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
+    out = io.BytesIO()
+    tree.write(out, encoding="utf-8", xml_declaration=True)
+    write_atomic(path, out.getvalue(), what="--junit")

@@ -18,6 +18,7 @@ from .errors import GraphgradError
 from .expect import Mismatch, compare
 from .jsonout import clean, to_json
 from .source import Limits, parse, read_text
+from .writing import write_atomic
 
 FORMAT = "graphgrad_results"
 
@@ -63,16 +64,17 @@ def results_document(result: Result, *, name: str, file: str, for_json: bool) ->
 
 
 def save_results(result: Result, path: str | Path, *, name: str, file: str) -> None:
-    """Write ``result`` as YAML (.yaml, .yml) or JSON (.json)."""
+    """Write ``result`` as YAML (.yaml, .yml) or JSON (.json), whole or not at all."""
     path = Path(path)
     if path.suffix not in (".yaml", ".yml", ".json"):
         raise GraphgradError(f"--save {path}: the file must end in .yaml, .yml or .json")
     as_json = path.suffix == ".json"
     doc = results_document(result, name=name, file=file, for_json=as_json)
     if as_json:
-        path.write_text(json.dumps(doc, allow_nan=False) + "\n")
+        text = json.dumps(doc, allow_nan=False) + "\n"
     else:
-        path.write_text(yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100))
+        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
+    write_atomic(path, text, what="--save")
 
 
 def load_results(path: str | Path) -> Result:

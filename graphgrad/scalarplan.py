@@ -12,12 +12,13 @@ instead, so results keep NumPy's semantics.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
 
-from .codegen import Ctx, backward_lines, forward_lines, identifiers
+from .codegen import Ctx, backward_lines, forward_lines, identifiers, number
 from .graph import GraphDef
 from .plan import Plan
 
@@ -79,7 +80,11 @@ SHIM = SimpleNamespace(
     where=lambda c, a, b: a if c else b, ones_like=lambda _: 1.0, zeros_like=lambda _: 0.0,
     float64=float, sum=_same, mean=_same, broadcast_to=_same, expand_dims=_same,
 )
-"""The few NumPy functions the templates use, for floats; mismatches raise Fallback."""
+"""The few NumPy functions the templates use, for floats; mismatches raise Fallback.
+The generated function calls ``np.exp`` as ``_np_exp``: a name starting ``_``, which no
+graph name's identifier does (``codegen.identifiers``)."""
+
+_NP = re.compile(r"\bnp\.")
 
 
 class ScalarProgram:
@@ -107,21 +112,20 @@ def compile_scalar(graph: GraphDef, plan: Plan) -> ScalarProgram | None:
     values = ", ".join(ids[n] for n in plan.names)
     grads = ", ".join(f"grad_{ids[n]}" if n in assigned else "None" for n in plan.names)
     params = [n for n in plan.names if n in graph.inputs]
-    body = (line.split("  # ")[0].replace("np.", "np_") for line in forward + backward)
+    body = (_NP.sub("_np_", line.split("  # ")[0]) for line in forward + backward)
     lines = [
         f"def _scalar_plan({', '.join(ids[n] for n in params)}):",
         *(f"    {line}" for line in body),
         f"    return [{values}], [{grads}]",
     ]
-    namespace = {f"np_{name}": f for name, f in vars(SHIM).items()} | {"_pow": _pow}
-    exec(compile("\n".join(lines), f"<scalar plan of {graph.name}>", "exec"), namespace)
+    namespace = {f"_np_{name}": f for name, f in vars(SHIM).items()} | {"_pow": _pow}
+    exec(compile("\n".join(lines), f"<scalar plan of {graph.name!r}>", "exec"), namespace)
     grad_slots = {s.name: s.out for s in plan.backward_steps if s.name in assigned}
     return ScalarProgram(namespace["_scalar_plan"], [plan.slot[n] for n in params], grad_slots)
 
 
 def _literal(a: np.ndarray) -> str:
-    value = float(a)
-    return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+    return number(float(a))
 
 
 def _eligible(graph: GraphDef) -> bool:

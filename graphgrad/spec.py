@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import math
 import re
 from collections.abc import Iterable
 from types import UnionType
@@ -19,8 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import Issue
 from .source import Document
 
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+"""A valid name, matched with ``fullmatch`` (``$`` would accept a final newline)."""
 RESERVED = frozenset({"inf", "nan", "true", "false", "null"})
+NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+"""Where a number is expected, these strings are that number: JSON has no NaN or
+infinity, so graphgrad writes them as strings (cli.md) and reads them back."""
 FloatDtype = Literal["float64", "float32"]
 Dtype = Literal["float64", "float32", "int64", "bool"]
 Number = Annotated[float, Field(strict=True)] | Annotated[int, Field(strict=True)]

@@ -50,8 +50,6 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
     files = graph_files(paths)
     options = BatchOptions(checker, tuple(str(p) for p in plugins), limits, timeout)
     reports = _run_batch(files, options, jobs, show=not as_json)
-    if junit:
-        write_junit(reports, junit)
     if as_json:
         for r in reports:  # cli.md: with --json the messages still go to stderr, one a line
             for line in r.error or []:
@@ -59,6 +57,8 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
         emit(dumps(clean(check_document(reports))))
     else:
         _print_check(reports, counts(reports))
+    if junit:  # after the report: a file that cannot be written loses no results
+        write_junit(reports, junit)
     sys.exit(exit_code(reports))
 
 

@@ -15,6 +15,7 @@ from ..flow import MEANING, gradient_flow
 from ..flow import paths as flow_paths
 from ..render import draw
 from ..spec import did_you_mean
+from ..writing import write_atomic
 from . import common, console
 
 
@@ -35,7 +36,7 @@ def export(file: str, fmt: str, out: str | None, values: bool, plugins, limits) 
         raise click.BadParameter(f"the {fmt} format takes no --values", param_hint="--values")
     text = cls(**({"values": True} if values else {})).export(graph)
     if out:
-        Path(out).write_text(text)
+        write_atomic(out, text, what="-o")
     else:
         click.echo(text, nl=False)
 

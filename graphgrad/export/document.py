@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import GraphDef, NodeDef
+from ..spec import NONFINITE
 
 INPUT_KEYS = ("value", "shape", "init", "dtype", "mean", "std", "low", "high", "grad", "doc")
 
@@ -33,7 +34,7 @@ def to_document(graph: GraphDef) -> dict[str, Any]:
     doc["nodes"] = {name: node_document(graph.nodes[name]) for name in spec.nodes}
     doc["output"] = graph.output
     if spec.expect is not None:
-        doc["expect"] = spec.expect.model_dump(exclude_defaults=True)
+        doc["expect"] = _numbers(spec.expect.model_dump(exclude_defaults=True))
     if spec.check is not None:
         check = spec.check.model_dump(exclude_defaults=True)
         doc["check"] = {**check, **(spec.check.model_extra or {})}
@@ -58,9 +59,22 @@ def _arg(arg: str | np.ndarray) -> str | float | int:
     return int(value) if whole else value
 
 
+def _numbers(data: Any) -> Any:
+    """Numbers as numbers: the strings "nan", "inf", "-inf" of a JSON file as floats, so
+    that each format writes them its own way (``.nan`` in YAML)."""
+    if isinstance(data, str):
+        return NONFINITE.get(data, data)
+    if isinstance(data, list):
+        return [_numbers(x) for x in data]
+    if isinstance(data, dict):
+        return {k: _numbers(v) for k, v in data.items()}
+    return data
+
+
 def _input(raw: Any) -> Any:
     if not isinstance(raw, dict):
-        return raw
+        return _numbers(raw)
+    raw = {k: v if k in ("init", "dtype", "doc") else _numbers(v) for k, v in raw.items()}
     ordered = {k: raw[k] for k in INPUT_KEYS if k in raw}
     ordered.update({k: v for k, v in raw.items() if k not in ordered})
     return ordered

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import re
 from typing import ClassVar
 
 import yaml
 
 from ..exporter import Exporter
+from ..jsonout import clean, dumps
 from ..source import resolve_scalar
 from .document import to_document
 
 SECTIONS = ("inputs", "nodes")
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+"""Characters that JSON may hold raw but graphgrad's YAML reader may not (C1 controls,
+the BOM, non-characters) or would fold as a line break (NEL, LS, PS): written as escapes.
+Characters beyond the BMP stay raw, as JSON's escape for them (a surrogate pair) is not
+YAML's."""
 FLOW_WIDTH = 100
 
 
@@ -63,13 +69,16 @@ class YamlExporter(Exporter):
 
 
 class JsonExporter(Exporter):
-    """The same data model as JSON (which graphgrad also loads)."""
+    """The same data model as JSON (which graphgrad also loads). JSON has no NaN or
+    infinity: they are the strings "nan", "inf", "-inf", which the loader reads back as
+    numbers wherever a number is expected (never as the names they cannot be)."""
 
     name: ClassVar[str] = "json"
     suffix: ClassVar[str] = ".json"
 
     def export(self, graph) -> str:
-        return json.dumps(to_document(graph.definition), indent=2) + "\n"
+        text = dumps(clean(to_document(graph.definition)), indent=2, ensure_ascii=False)
+        return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 EXPORTERS: list[type[Exporter]] = [YamlExporter, JsonExporter]

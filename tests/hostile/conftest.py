@@ -1,4 +1,5 @@
-"""The hostile graph files here are read by tests/test_bounds.py, which expects each to be
-refused; they are not graph tests of their own for graphgrad's pytest plugin."""
+"""The hostile graph files here are inputs of tests/test_bounds.py (each must be refused)
+and tests/test_hostile_export.py (which says what each must do); the pytest plugin does
+not collect them as graph tests."""
 
 collect_ignore_glob = ["*.yaml"]
