@@ -83,6 +83,7 @@ class GraphObjective:
                 self.steps.append(step)
         self.kink_base = {s.out: _kink_base(s.gate, [values[i] for i in s.ins]) for s in self.steps}
         self.edge_base = {s.out: _edge_base(s.gate, [values[i] for i in s.ins]) for s in self.steps}
+        self.has_edges = any(e is not None for e in self.edge_base.values())
         refusing = [s for s in self.steps if not type(s.gate).complex_step]
         self.complex_ok = not refusing
         self.complex_refusal = (
@@ -122,6 +123,7 @@ class GateObjective:
         self.upstream = upstream
         self.kink_base = _kink_base(step.gate, args)
         self.edge_base = _edge_base(step.gate, args)
+        self.has_edges = self.edge_base is not None
         self.upstream64 = np.asarray(upstream, dtype=np.float64)
         self.complex_ok = type(step.gate).complex_step
         self.complex_refusal = "" if self.complex_ok else f"gate {step.op} does not accept complex inputs"

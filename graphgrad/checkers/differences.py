@@ -12,7 +12,7 @@ from ..checker import Checker, Kink, Objective, Verdict, relative_error, roundin
 
 SHRINKS = 3
 EDGE_SHRINKS = 40
-EDGE_MARGIN = 1e-3
+EDGE_MARGIN = 1e-4
 REFINE = (100.0, 1000.0)
 
 
@@ -58,6 +58,11 @@ class _Elementwise(Checker):
     kink and edge); what stays unresolved makes the verdict inconclusive.
     """
 
+    edge_margin: ClassVar[float] = EDGE_MARGIN
+    """How far below the first step that stays inside the domain the step is taken: the
+    truncation error near a pole or a log grows as (h / distance)^2 for central
+    differences, (h / distance) for forward ones."""
+
     def indices(self, x: np.ndarray) -> Sequence[tuple[int, ...]]:
         return list(np.ndindex(x.shape))
 
@@ -80,6 +85,7 @@ class _Elementwise(Checker):
             edge_shrinks = kink_shrinks = 0
             settled = False
             while True:
+                counter.magnitude = abs(f0[0]) if f0 else 0.0  # the rounding of this estimate's points
                 estimate, kink = self.estimate(counter, work, idx, step, f0)
                 if counter.take_edge() or not np.isfinite(estimate):
                     if edge_shrinks < EDGE_SHRINKS:
@@ -87,7 +93,7 @@ class _Elementwise(Checker):
                         continue
                     break
                 if edge_shrinks and not settled:
-                    settled, step = True, step * EDGE_MARGIN
+                    settled, step = True, step * self.edge_margin
                     continue
                 first = first or kink
                 if kink is None or kink_shrinks == SHRINKS:
@@ -129,6 +135,7 @@ class _Elementwise(Checker):
             idx = indices[k]
             for factor in REFINE:
                 big = steps[k] * factor
+                counter.magnitude = 0.0
                 coarse_d = _central(counter, work, idx, big)
                 fine_d = _central(counter, work, idx, big / 2)
                 if counter.take_kink() is not None or counter.take_edge():
@@ -220,6 +227,7 @@ class Forward(_Elementwise):
     """
 
     name: ClassVar[str] = "forward"
+    edge_margin: ClassVar[float] = 1e-6
     default_eps: ClassVar[dict[str, float]] = {"float64": 1e-6, "float32": 3e-3}
     default_rtol: ClassVar[dict[str, float]] = {"float64": 1e-4, "float32": 5e-2}
 
@@ -228,6 +236,8 @@ class Forward(_Elementwise):
             f0.append(float(f(work)))
             f.take_kink()
         fp, hp = _at(f, work, idx, work[idx] + h)
+        if getattr(f.f, "has_edges", False):
+            _at(f, work, idx, work[idx] - h)  # the mirror point: is a domain edge within the step?
         return ((fp - f0[0]) / hp if hp else float("nan")), f.take_kink()
 
 

@@ -29,6 +29,7 @@ class Directional(Checker):
     """
 
     name: ClassVar[str] = "directional"
+    edge_margin: ClassVar[float] = EDGE_MARGIN
     directions: int = Field(default=3, ge=1)
     seed: int = Field(default=0, ge=0)
 
@@ -55,7 +56,7 @@ class Directional(Checker):
                         continue
                     break
                 if edge_shrinks and not settled:
-                    settled, size = True, size * EDGE_MARGIN
+                    settled, size = True, size * self.edge_margin
                     continue
                 first = first or kink
                 if kink is None or kink_shrinks == 3:
