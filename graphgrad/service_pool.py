@@ -164,6 +164,7 @@ class WorkerPool:
     async def start(self) -> None:
         """Start every process (workers and spares) and wait until they are ready."""
         os.environ[PRELOAD_ENV] = json.dumps(list(self.settings.plugins))
+        self.starting += self.target
         await asyncio.gather(*(self._start_one() for _ in range(self.target)))
         if self.idle.qsize() < self.settings.workers:
             raise RuntimeError("the service's workers did not start")
@@ -244,6 +245,7 @@ class WorkerPool:
         if self._stopping:
             return
         for _ in range(self.target - len(self.workers) - self.starting):
+            self.starting += 1  # counted now, so that the next call does not start it again
             self._spawn_task(self._start_one())
 
     def _spawn_task(self, coro) -> None:
@@ -252,8 +254,8 @@ class WorkerPool:
         task.add_done_callback(self._background.discard)
 
     async def _start_one(self) -> bool:
-        """Start one process; False (and counted) if it did not come up."""
-        self.starting += 1
+        """Start one process (already counted in ``starting``); False (and counted) if it
+        did not come up."""
         worker = None
         try:
             worker = await asyncio.to_thread(_Worker, self.context, _serve, self.settings)

@@ -91,23 +91,24 @@ def _too_large(kind: str, size: int, limit: int, *, at_least: bool = False) -> A
     return problem(413, "Response too large", detail, size=size, limit=limit)
 
 
-def _numbers(doc: Any) -> int:
-    """How many numbers a JSON document holds; quick on the long lists of an array."""
+def _least_bytes(doc: Any) -> int:
+    """A lower bound on the size of ``doc`` as JSON, quick on the long lists of an array:
+    a float takes at least 3 characters ("1.0"), any number 1, and each item of a list
+    but the first a ", " before it."""
     if isinstance(doc, dict):
-        return sum(_numbers(v) for v in doc.values())
+        return sum(_least_bytes(v) for v in doc.values())
     if isinstance(doc, list):
         if doc and isinstance(doc[0], list | dict):
-            return sum(_numbers(v) for v in doc)
-        return len(doc)
+            return sum(_least_bytes(v) for v in doc)
+        return len(doc) * (5 if doc and isinstance(doc[0], float) else 3)
     return 1
 
 
 def _json(doc: Any) -> Answer:
     limit = _MAX_RESPONSE.get()
-    # every number takes at least 2 bytes (a digit and a comma): refuse before spending
-    # seconds and memory serialising what would be refused anyway
-    if limit is not None and 2 * _numbers(doc) > limit:
-        raise _TooLarge(2 * _numbers(doc))
+    # refuse before spending seconds and memory serialising what would be refused anyway
+    if limit is not None and (least := _least_bytes(doc)) > limit:
+        raise _TooLarge(least)
     return 200, "application/json", dumps(clean(doc)).encode()
 
 
