@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+from collections import OrderedDict
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -45,13 +45,14 @@ class GuardedH11Protocol(H11Protocol):
     header_timeout: float = HEADER_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
     counts: dict[str, int]
+    quiet: OrderedDict[GuardedH11Protocol, None]
+    """The open connections not inside a request, the longest quiet first."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
         self._refused = False
         self._partial = False
-        self._quiet_since = time.monotonic()
 
     # the cap
 
@@ -72,15 +73,14 @@ class GuardedH11Protocol(H11Protocol):
 
     def _evict_one(self) -> bool:
         """Close the connection that has waited longest without being inside a request."""
-        idle = [c for c in self.connections if isinstance(c, GuardedH11Protocol) and c._between_requests()]
-        idle = [c for c in idle if c.transport is not None and not c.transport.is_closing()]
-        if not idle:
-            return False
-        oldest = min(idle, key=lambda c: c._quiet_since)
-        self.counts["evicted"] += 1
-        oldest._close(408 if oldest._partial else None)
-        self.connections.discard(oldest)
-        return True
+        while self.quiet:
+            oldest, _ = self.quiet.popitem(last=False)
+            if oldest.transport is not None and not oldest.transport.is_closing():
+                self.counts["evicted"] += 1
+                oldest._close(408 if oldest._partial else None)
+                self.connections.discard(oldest)
+                return True
+        return False
 
     # the header deadline
 
@@ -95,17 +95,21 @@ class GuardedH11Protocol(H11Protocol):
         if self.cycle is not before:  # the headers are complete: a request has begun
             self._disarm()
             self._partial = False
+            self.quiet.pop(self, None)
 
     def on_response_complete(self) -> None:
         before = self.cycle
         super().on_response_complete()
-        self._quiet_since = time.monotonic()
         if self.cycle is not before:  # a pipelined request began at once
             self._disarm()
+        elif not self.transport.is_closing():
+            self.quiet[self] = None
+            self.quiet.move_to_end(self)
 
     def _arm(self) -> None:
         self._disarm()
-        self._quiet_since = time.monotonic()
+        if self.cycle is None:  # a new connection: quiet until its headers are complete
+            self.quiet[self] = None
         self._timer = self.loop.call_later(self.header_timeout, self._headers_late)
 
     def _disarm(self) -> None:
@@ -130,6 +134,7 @@ class GuardedH11Protocol(H11Protocol):
         if self._refused:
             return
         self._disarm()
+        self.quiet.pop(self, None)
         self.counts["open"] -= 1
         super().connection_lost(exc)
 
@@ -145,5 +150,6 @@ def guarded_protocol(
             "header_timeout": header_timeout,
             "max_connections": max_connections,
             "counts": {"open": 0, "evicted": 0, "refused": 0, "header_timeouts": 0},
+            "quiet": OrderedDict(),
         },
     )
