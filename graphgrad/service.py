@@ -55,19 +55,19 @@ class BodyLimit:
         chunks, size, more = [], 0, True
         try:
             async with asyncio.timeout(self.timeout):
-                while more:
+                while more and size <= self.limit:
                     message = await receive()
                     if message["type"] == "http.disconnect":
                         return None
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > self.limit:
-                        return await self._refuse(scope, receive, send)
                     chunks.append(chunk)
                     more = message.get("more_body", False)
         except TimeoutError:
             detail = f"the request body did not arrive within {self.timeout:g} s of its headers"
             return await _problem(408, "Request body too slow", detail, CLOSE)(scope, receive, send)
+        if size > self.limit:
+            return await self._refuse(scope, receive, send)
         body = b"".join(chunks)
         replayed = False
 

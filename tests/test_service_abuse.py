@@ -51,13 +51,13 @@ def _until(base: str, ready, what: str, within: float = 15.0) -> dict:
 
 
 def test_work_whose_client_gave_up_is_dropped_and_others_are_served(server):
-    """10 clients give up after 0.5 s on 30-second computations (2 running, 8 queued):
+    """10 clients give up after 1 s on 30-second computations (2 running, 8 queued):
     the queued ones are dropped, the running ones' workers killed, and the next client is
     answered at once instead of being refused with 503 for minutes."""
     before = _health(server)
 
     async def give_up():
-        async with httpx.AsyncClient(base_url=server, timeout=0.5) as client:
+        async with httpx.AsyncClient(base_url=server, timeout=1.0) as client:
             return await client.post("/v1/run", content=SLOW, headers=YAML)
 
     async def impatient():
@@ -71,7 +71,9 @@ def test_work_whose_client_gave_up_is_dropped_and_others_are_served(server):
     assert after["abandoned"] - before["abandoned"] == 10
     r = httpx.post(f"{server}/v1/run", content=SIMPLE, headers=YAML, timeout=10)
     assert r.status_code == 200 and r.json()["value"] == -12.0
-    _until(server, lambda d: d["processes"] == 4 and d["starting"] == 0, "the killed workers were not replaced")
+    _until(
+        server, lambda d: d["processes"] == 4 and d["starting"] == 0, "the killed workers were not replaced"
+    )
 
 
 def test_crashing_requests_do_not_stall_a_normal_client(server):
@@ -101,7 +103,7 @@ def test_crashing_requests_do_not_stall_a_normal_client(server):
 
     crashes, normal = asyncio.run(scenario())
     assert [r.status_code for r in normal] == [200] * normal_total
-    assert len(crashes) >= normal_total // 2
+    assert len(crashes) >= 10  # a storm did happen while the normal client worked
     assert {(r.status_code, r.json()["title"]) for r in crashes} == {
         (422, "The computation crashed its worker")
     }
