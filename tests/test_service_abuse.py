@@ -178,3 +178,34 @@ def test_a_small_request_cannot_make_a_huge_response(server):
     assert r.status_code in (200, 413) and len(r.content) <= 1048576
     # and what fits is answered as before
     assert httpx.post(f"{server}/v1/run", content=SIMPLE, headers=YAML).status_code == 200
+
+
+def test_a_newcomer_is_refused_only_when_every_connection_is_inside_a_request(server):
+    """40 connections (the cap) inside a request (headers read, body trickling): nothing
+    can be evicted, so a new connection gets a 503 problem and is closed; once the bodies
+    are late (408) the server accepts connections again."""
+    port = int(server.rsplit(":", 1)[1])
+    before = _health(server)["connections"]["refused"]
+    busy = []
+    try:
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(
+                b"POST /v1/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+                b"Expect: 100-continue\r\n\r\n"
+            )
+            # the server asks for the body once the request is inside the app: an event to wait on
+            assert s.recv(64).startswith(b"HTTP/1.1 100 Continue")
+            s.sendall(b"graphgrad: 1\n")
+            busy.append(s)
+        newcomer = socket.create_connection(("127.0.0.1", port), timeout=5)
+        answer = _recv_all(newcomer, 5)
+        newcomer.close()
+        assert answer.startswith(b"HTTP/1.1 503 Service Unavailable"), answer[:80]
+        for s in busy:
+            assert _recv_all(s, 10).startswith(b"HTTP/1.1 408 "), "a late body"
+    finally:
+        for s in busy:
+            s.close()
+    after = _until(server, lambda d: d["connections"]["open"] <= 1, "the late bodies were not closed")
+    assert after["connections"]["refused"] > before
