@@ -1,15 +1,17 @@
 """The HTTP service: what the command line does, over HTTP, safe to face untrusted input.
 
-A thin shell: the body limit is enforced at the ASGI level (declared and chunked bodies
-alike), the work runs in worker processes (:mod:`graphgrad.service_pool`), and every
+A thin shell: the body limit and the body's deadline are enforced at the ASGI level
+(declared and chunked bodies alike), the work runs in worker processes
+(:mod:`graphgrad.service_pool`) and is cancelled when its client goes away, and every
 error is ``application/problem+json`` (RFC 9457) with the command line's located
 messages. Plugins are chosen when the server starts, never by a request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -23,6 +25,8 @@ from .schema import graph_schema
 from .service_pool import PoolSettings, Saturated, TimedOut, WorkerDied, WorkerPool
 
 MAX_BODY = 4 * 1024 * 1024
+BODY_TIMEOUT = 30.0
+CLOSE = {"Connection": "close"}
 PROBLEM = "application/problem+json"
 
 
@@ -33,11 +37,14 @@ def _problem(status: int, title: str, detail: str, headers: dict | None = None, 
 
 class BodyLimit:
     """ASGI middleware: refuse a body over ``limit`` bytes with 413, whether its size is
-    declared (Content-Length) or it arrives in chunks; the app sees a replayed body."""
+    declared (Content-Length) or it arrives in chunks, and a body that has not fully
+    arrived ``timeout`` seconds after its headers with 408 (a slowly trickling client
+    must not hold a connection); the app sees a replayed body."""
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app, limit: int, timeout: float = BODY_TIMEOUT):
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -46,16 +53,21 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             return await self._refuse(scope, receive, send)
         chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                return await self._refuse(scope, receive, send)
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(self.timeout):
+                while more and size <= self.limit:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    chunks.append(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            detail = f"the request body did not arrive within {self.timeout:g} s of its headers"
+            return await _problem(408, "Request body too slow", detail, CLOSE)(scope, receive, send)
+        if size > self.limit:
+            return await self._refuse(scope, receive, send)
         body = b"".join(chunks)
         replayed = False
 
@@ -70,8 +82,15 @@ class BodyLimit:
 
     async def _refuse(self, scope, receive, send):
         detail = f"the request body is over the limit of {self.limit} bytes"
-        response = _problem(413, "Request body too large", detail)
+        response = _problem(413, "Request body too large", detail, CLOSE)
         await response(scope, receive, send)
+
+
+async def _disconnected(request: Request) -> None:
+    """Return when the client has closed its connection (the body was already read, so
+    the only message left to receive is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _body(schema: dict) -> dict:
@@ -91,7 +110,8 @@ def _responses(*codes: int) -> dict:
     problem = {"content": {PROBLEM: {"schema": {"type": "object"}}}}
     text = {
         400: "not a valid graph (located messages in errors)",
-        413: "body too large",
+        408: "the body did not arrive in time",
+        413: "the body, or the result, is too large",
         422: "a limit was exceeded, or a gate failed",
         503: "saturated: retry after Retry-After seconds",
         504: "the computation ran past its time limit and was stopped",
@@ -107,11 +127,18 @@ def create_app(
     timeout: float = 30.0,
     max_body: int = MAX_BODY,
     limits=None,
+    spares: int = 2,
+    max_response: int = 32 * 1024 * 1024,
+    body_timeout: float = BODY_TIMEOUT,
+    connection_counts: dict[str, int] | None = None,
 ) -> FastAPI:
-    """The service, with its worker pool started and stopped by the app's lifespan."""
+    """The service, with its worker pool started and stopped by the app's lifespan
+    (``connection_counts``: the connection layer's counts, shown by /healthz)."""
     from .source import Limits
 
-    settings = PoolSettings(workers, queue, timeout, tuple(plugins), limits or Limits())
+    settings = PoolSettings(
+        workers, queue, timeout, tuple(plugins), limits or Limits(), spares=spares, max_response=max_response
+    )
     registry = load_registry(plugins)
     schema = graph_schema(registry)
     schema.pop("$schema", None)
@@ -125,12 +152,24 @@ def create_app(
 
     app = FastAPI(title="graphgrad", version=__version__, lifespan=lifespan)
     app.state.pool = pool
-    errors = _responses(400, 413, 422, 503, 504)
+    errors = _responses(400, 408, 413, 422, 503, 504)
 
     async def work(kind: str, request: Request, options: dict) -> Response:
         body = await request.body()
+        job = asyncio.ensure_future(pool.submit((kind, body, options)))
+        gone = asyncio.ensure_future(_disconnected(request))
         try:
-            status, media, payload = await pool.submit((kind, body, options))
+            await asyncio.wait((job, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not job.done():  # the client went away (or the server is stopping): drop its work
+                job.cancel()
+                with suppress(asyncio.CancelledError):
+                    await job
+        if job.cancelled():
+            return Response(status_code=499)  # nobody reads it: nginx's "client closed request"
+        try:
+            status, media, payload = job.result()
         except Saturated:
             return _problem(
                 503, "Saturated", "every worker is busy and the queue is full", {"Retry-After": "1"}
@@ -192,8 +231,10 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        """Liveness: answers at once, whatever the workers are doing."""
-        return {"status": "ok"}
+        """Liveness: answers at once, whatever the workers are doing; with the pool's
+        state (idle, running, queued) and what happened to requests (abandoned, crashed)."""
+        connections = {"connections": dict(connection_counts)} if connection_counts is not None else {}
+        return {"status": "ok", **pool.stats(), **connections}
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -204,5 +245,5 @@ def create_app(
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _problem(400, "Bad request", detail)
 
-    app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(BodyLimit, limit=max_body, timeout=body_timeout)
     return app

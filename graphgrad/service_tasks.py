@@ -4,6 +4,7 @@ problem (RFC 9457) with the located messages of a bad graph."""
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from typing import Any
 
 from .api import Graph
@@ -17,16 +18,34 @@ from .source import decode
 from .verify import check_document, check_graph
 
 BODY = "body"
+PROBLEM = "application/problem+json"
 Answer = tuple[int, str, bytes]
+_MAX_RESPONSE: ContextVar[int | None] = ContextVar("max_response", default=None)
+
+
+class _TooLarge(Exception):
+    """A result that cannot fit in the response limit, found before it is serialised."""
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Answer:
     doc = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return status, "application/problem+json", json.dumps(doc).encode()
+    return status, PROBLEM, json.dumps(doc).encode()
 
 
 def handle(kind: str, body: bytes, options: dict[str, Any], settings: PoolSettings) -> Answer:
-    """Run one request's work; never raises for a user's mistake."""
+    """Run one request's work; never raises for a user's mistake; never answers more
+    than ``settings.max_response`` bytes."""
+    token = _MAX_RESPONSE.set(settings.max_response)
+    try:
+        answer = _handle(kind, body, options, settings)
+    except _TooLarge as exc:
+        answer = _too_large(kind, exc.args[0], settings.max_response, at_least=True)
+    finally:
+        _MAX_RESPONSE.reset(token)
+    return bounded(answer, kind, settings.max_response)
+
+
+def _handle(kind: str, body: bytes, options: dict[str, Any], settings: PoolSettings) -> Answer:
     if kind == "warm-up":
         load_registry(settings.plugins)
         return 200, "text/plain", b""
@@ -47,7 +66,50 @@ def handle(kind: str, body: bytes, options: dict[str, Any], settings: PoolSettin
         return problem(400, "Bad request", str(exc), errors=[str(exc)])
 
 
+def bounded(answer: Answer, kind: str, limit: int) -> Answer:
+    """The answer, or a 413 problem when it is over ``limit`` bytes: a small request
+    must not make the server send (and the client receive) hundreds of megabytes."""
+    status, media, payload = answer
+    if len(payload) <= limit:
+        return answer
+    if media == PROBLEM:  # a problem with very many located errors: the first ones
+        doc = json.loads(payload)
+        errors = doc.get("errors") or []
+        shown = errors[:100]
+        doc.update(errors=shown, errors_total=len(errors))
+        cut = status, media, json.dumps(doc).encode()
+        if len(cut[2]) <= limit and len(shown) < len(errors):
+            return cut
+    return _too_large(kind, len(payload), limit)
+
+
+def _too_large(kind: str, size: int, limit: int, *, at_least: bool = False) -> Answer:
+    detail = (
+        f"the {kind} result is {'at least ' if at_least else ''}{size} bytes, over the limit of "
+        f"{limit} bytes; ask for less (a smaller graph, fewer or smaller inputs) "
+        "or raise --max-response-bytes"
+    )
+    return problem(413, "Response too large", detail, size=size, limit=limit)
+
+
+def _least_bytes(doc: Any) -> int:
+    """A lower bound on the size of ``doc`` as JSON, quick on the long lists of an array:
+    a float takes at least 3 characters ("1.0"), any number 1, and each item of a list
+    but the first a ", " before it."""
+    if isinstance(doc, dict):
+        return sum(_least_bytes(v) for v in doc.values())
+    if isinstance(doc, list):
+        if doc and isinstance(doc[0], list | dict):
+            return sum(_least_bytes(v) for v in doc)
+        return len(doc) * (5 if doc and isinstance(doc[0], float) else 3)
+    return 1
+
+
 def _json(doc: Any) -> Answer:
+    limit = _MAX_RESPONSE.get()
+    # refuse before spending seconds and memory serialising what would be refused anyway
+    if limit is not None and (least := _least_bytes(doc)) > limit:
+        raise _TooLarge(least)
     return 200, "application/json", dumps(clean(doc)).encode()
 
 

@@ -24,28 +24,7 @@ from tests.conftest import GRAPHS, ROOT
 SIMPLE = (GRAPHS / "simple.yaml").read_bytes()
 YAML = {"content-type": "application/yaml"}
 
-SLOW = '''
-import time
-import graphgrad
-
-class Slow(graphgrad.Gate):
-    """Sleeps as long as its input says: a stand-in for an expensive computation."""
-    op = "slow"
-
-    def shape(self, x):
-        return x
-
-    def forward(self, x):
-        time.sleep(float(x))
-        return x
-
-    def backward(self, grad, out, x):
-        return (grad,)
-
-@graphgrad.hookimpl
-def graphgrad_gates():
-    return [Slow]
-'''
+SLOW_GATE = ROOT / "tests" / "hostile" / "slow_gate.py"
 
 
 def _free_port() -> int:
@@ -81,10 +60,8 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def slow_server(tmp_path_factory):
-    plugin = tmp_path_factory.mktemp("slow") / "slow.py"
-    plugin.write_text(SLOW)
-    proc, base = _start("--workers", "1", "--queue", "0", "--timeout", "1", "--plugins", str(plugin))
+def slow_server():
+    proc, base = _start("--workers", "1", "--queue", "0", "--timeout", "1", "--plugins", str(SLOW_GATE))
     yield base
     proc.terminate()
     proc.wait(timeout=10)
