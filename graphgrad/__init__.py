@@ -18,6 +18,7 @@ _EXPORTS = {
     "GateRuntimeError": "errors", "GraphFileError": "errors", "GraphgradError": "errors",
     "InputError": "errors", "Issue": "errors", "PluginError": "errors",
     "Gate": "gate", "InputValueError": "gate", "sum_to": "gate",
+    "check_gate": "gatecheck", "GateCheck": "gatecheck", "FileReport": "verify",
     "hookimpl": "hookspecs",
     "load_results": "results", "save_results": "results",
     "Limits": "source",
@@ -26,7 +27,9 @@ _EXPORTS = {
 __all__ = [
     "Checker",
     "Exporter",
+    "FileReport",
     "Gate",
+    "GateCheck",
     "GateRuntimeError",
     "Graph",
     "GraphFileError",
@@ -39,6 +42,7 @@ __all__ = [
     "PluginError",
     "Result",
     "Verdict",
+    "check_gate",
     "hookimpl",
     "load",
     "load_results",
@@ -72,6 +76,8 @@ if TYPE_CHECKING:
     )
     from .exporter import Exporter
     from .gate import Gate, InputValueError, sum_to
+    from .gatecheck import GateCheck, check_gate
     from .hookspecs import hookimpl
     from .results import load_results, save_results
     from .source import Limits
+    from .verify import FileReport

@@ -40,6 +40,8 @@ from .writing import write_atomic
 if TYPE_CHECKING:
     import networkx as nx
 
+    from .verify import FileReport
+
 
 @dataclass(frozen=True)
 class Result:
@@ -226,6 +228,22 @@ class Graph:
             values = engine.forward(plan, list(plan.initial))
             grads = engine.backward(plan, values)
         return _result(target.definition, plan, values, grads)
+
+    def check(self, checker: str | None = None) -> FileReport:
+        """Check this graph's gradients as ``graphgrad check`` does, and return its report:
+        ``status`` (passed, failed, inconclusive or error), ``checks`` (one verdict per
+        input and checker), ``blame`` (the gates at fault), ``expect`` and ``messages()``.
+
+        >>> import graphgrad
+        >>> text = "graphgrad: 1\ninputs: {x: 3.0}\nnodes:\n  f: {op: square, in: [x]}\noutput: f\n"
+        >>> g = graphgrad.load(text)
+        >>> report = g.check()
+        >>> report.status, report.checks[0].analytic
+        ('passed', 6.0)
+        """
+        from .verify import check_graph  # the checking layer sits above this facade
+
+        return check_graph(self, checker=checker)
 
     # Building
 

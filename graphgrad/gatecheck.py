@@ -1,6 +1,6 @@
 """Checking one gate alone: its backward against finite differences of its own forward.
 
-Used twice: by ``verify.blame`` at the values a gate saw in a graph's forward pass, and
+Used twice: by ``verify.blame`` (``check_step``) at the values a gate saw in a graph's forward pass, and
 by ``graphgrad gates --check`` on random inputs of several shapes, broadcasting ones
 included, for every registered gate. The second is what a plugin author runs first.
 """
@@ -8,15 +8,18 @@ included, for every registered gate. The second is what a plugin author runs fir
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import numpy as np
 
 from .checker import Checker, Verdict
 from .checkers.differences import Central
 from .checkers.directional import Directional
-from .gate import Gate, sum_to
+from .gate import Arity, Gate, arity, has_shape_rule, sum_to
+from .gate import attributes as attributes_of
 from .objective import GateObjective, widened
 from .plan import Step
 from .registry import GateType, Registry
@@ -50,7 +53,7 @@ def default_checkers(name: str, dtype: np.dtype, analytic: np.ndarray | None = N
     return float32_tolerance({"central": Central, "directional": Directional}[name], {}, dtype, analytic)
 
 
-def check_gate(
+def check_step(
     step: Step,
     args: list[np.ndarray],
     upstream: np.ndarray,
@@ -116,7 +119,10 @@ def check_gate(
 
 @dataclass(slots=True)
 class GateCheck:
-    """``gates --check`` for one gate type: how many cases ran and the worst of them."""
+    """``gates --check`` for one gate type: how many cases ran and the worst of them.
+
+    ``status`` is passed, failed or skipped (a gate that could not be built or run on
+    any input: skipped is not failed, as in pytest)."""
 
     op: str
     plugin: str
@@ -124,42 +130,113 @@ class GateCheck:
     failures: list[str]
     worst: float
     skipped: str | None = None
+    attribute_sets: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return not self.failures and self.skipped is None
 
+    @property
+    def status(self) -> str:
+        return "failed" if self.failures else "skipped" if self.skipped else "passed"
 
-UNARY = [(), (3,), (2, 3)]
-BINARY = [
-    ((), ()),
-    ((3,), (3,)),
-    ((2, 3), (3,)),
-    ((2, 1), (1, 3)),
-    ((2, 3), (3, 4)),
-    ((3,), (3, 2)),
-    ((2, 2, 3), (3, 4)),
-]
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "plugin": self.plugin,
+            "status": self.status,
+            "cases": self.cases,
+            "passed": self.passed,
+            "worst_rel_error": self.worst,
+            "failures": self.failures,
+            "skipped": self.skipped,
+            "attribute_sets": self.attribute_sets,
+        }
 
 
-def candidate_shapes(gate: Gate, arity: int) -> list[tuple[tuple[int, ...], ...]]:
-    """Shape sets the gate's shape rule accepts, from a fixed list with broadcasting ones."""
-    if arity == 1:
-        pool = [(s,) for s in UNARY]
-    elif arity == 2:
-        pool = BINARY
+SHAPE_POOL: list[tuple[int, ...]] = [(), (3,), (2, 3), (2, 1), (1, 3), (3, 4), (4, 3), (2, 2, 3)]
+SHAPE_SETS = 6
+SHAPE_TRIES = 400
+RANDOM_ATTRIBUTE_SETS = 3
+
+
+def candidate_shapes(gate: Gate, arity: int, rng: np.random.Generator | None = None) -> list[tuple]:
+    """Input shapes the gate accepts, for any arity: tuples from ``SHAPE_POOL`` (scalars,
+    vectors, matrices, broadcasting ones), every combination for up to three inputs and a
+    seeded sample beyond, kept where the gate's ``shape`` rule (or, without one, its
+    forward) accepts them. Sets that broadcast (unequal shapes) come first, as the bugs
+    hide there; at most ``SHAPE_SETS``."""
+    rng = rng or np.random.default_rng(0)
+    if len(SHAPE_POOL) ** arity <= SHAPE_TRIES:
+        pool = list(product(SHAPE_POOL, repeat=arity))
     else:
-        pool = [tuple(shapes) for shapes in product([(3,), (2, 3), (2, 1)], repeat=arity)][:6]
-    if not callable(getattr(type(gate), "shape", None)):
-        return list(pool)
-    accepted = []
+        same = [(s,) * arity for s in SHAPE_POOL]
+        drawn = [
+            tuple(SHAPE_POOL[i] for i in rng.integers(len(SHAPE_POOL), size=arity))
+            for _ in range(SHAPE_TRIES)
+        ]
+        pool = same + drawn
+    rule = has_shape_rule(gate)
+    accepted: list[tuple] = []
     for shapes in pool:
-        try:
-            gate.shape(*shapes)
-            accepted.append(shapes)
-        except (ValueError, TypeError):
+        if shapes in accepted:
             continue
-    return accepted
+        try:
+            if rule:
+                gate.shape(*shapes)
+            else:
+                with np.errstate(all="ignore"):
+                    gate.forward(*[np.ones(s) for s in shapes])
+        except Exception:
+            continue
+        accepted.append(shapes)
+    mixed = [s for s in accepted if len(set(s)) > 1]
+    plain = [s for s in accepted if len(set(s)) <= 1]
+    picked = (mixed[: SHAPE_SETS - 2] + plain)[:SHAPE_SETS] if mixed else plain[:SHAPE_SETS]
+    return picked
+
+
+def attribute_sets(
+    cls: type[Gate], rng: np.random.Generator, count: int = RANDOM_ATTRIBUTE_SETS
+) -> list[dict]:
+    """The class's ``examples``, then ``count`` sets with every attribute drawn from its
+    field's type: a float in [0.3, 2.5], an int in [1, 3], a bool either way, a literal
+    one of its values; a field of another type keeps its default. A backward that
+    forgets an attribute's factor passes at the default (1.0) and fails here."""
+    sets = [dict(e) for e in cls.examples]
+    for _ in range(count):
+        drawn: dict[str, Any] = {}
+        for name, info in cls.model_fields.items():
+            value = _draw(info.annotation, rng)
+            if value is not _KEEP:
+                drawn[info.alias or name] = value
+        if drawn:
+            base = sets[0] if sets else {}
+            sets.append({**base, **drawn})
+    unique: list[dict] = []
+    for s in sets:
+        if s not in unique:
+            unique.append(s)
+    return unique
+
+
+_KEEP = object()
+
+
+def _draw(annotation: Any, rng: np.random.Generator) -> Any:
+    if annotation is bool:
+        return bool(rng.integers(2))
+    if annotation is float:
+        return float(np.round(rng.uniform(0.3, 2.5), 3))
+    if annotation is int:
+        return int(rng.integers(1, 4))
+    if get_origin(annotation) is Literal:
+        choices = get_args(annotation)
+        return choices[int(rng.integers(len(choices)))]
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return _draw(args[0], rng)
+    return _KEEP
 
 
 def _values(rng: np.random.Generator, shapes, positive: bool) -> list[np.ndarray]:
@@ -170,56 +247,119 @@ def _values(rng: np.random.Generator, shapes, positive: bool) -> list[np.ndarray
     return out
 
 
-def check_gate_type(gate_type: GateType, *, seed: int = 0) -> GateCheck:
-    """Check a registered gate on random inputs of every shape set it accepts."""
-    cls = gate_type.cls
-    result = GateCheck(gate_type.op, gate_type.plugin, 0, [], 0.0)
+def check_gate(
+    gate: type[Gate] | Gate,
+    *,
+    attributes: list[dict[str, Any]] | None = None,
+    inputs: list[tuple[np.ndarray, ...]] | None = None,
+    seed: int = 0,
+    plugin: str = "",
+) -> GateCheck:
+    """Check a gate's backward against finite differences of its forward, as
+    ``torch.library.opcheck`` checks an operator: for a plugin author's own test suite.
+
+    ``gate`` is a class (built with each attribute set: ``attributes``, or its
+    ``examples`` and sets drawn from each field's type) or an instance (checked as it
+    is). ``inputs`` gives the input sets; without them, the gate's ``sample_inputs`` or
+    random values of every shape set its ``shape`` rule accepts, broadcasting included.
+    Every input of every case is checked with central differences against a random
+    upstream gradient; the result says how many cases ran, the worst relative error and
+    each failure in words.
+
+    >>> import graphgrad
+    >>> class Double(graphgrad.Gate):
+    ...     op = "double"
+    ...     def forward(self, a): return 2 * a
+    ...     def backward(self, grad, out, a): return (grad,)  # forgot the 2
+    >>> check_gate(Double).status
+    'failed'
+    """
+    cls = gate if isinstance(gate, type) else type(gate)
+    result = GateCheck(cls.op, plugin or cls.__module__, 0, [], 0.0)
     rng = np.random.default_rng(seed)
-    for attrs in cls.examples:
-        try:
-            gate = cls.model_validate(attrs)
-        except Exception as exc:
-            result.skipped = f"cannot build it from examples {attrs}: {exc}; set `examples` on the class"
-            return result
-        for args in _cases(gate, gate_type, rng):
-            step = Step(gate_type.op, gate_type.op, gate, gate.forward, gate.backward, (), 0, 0)
+    if isinstance(gate, type):
+        sets = attributes if attributes is not None else attribute_sets(cls, rng)
+        built = []
+        for attrs in sets:
+            try:
+                built.append((attrs, cls.model_validate(attrs)))
+            except Exception as exc:
+                if attributes is not None or attrs in cls.examples:
+                    result.skipped = f"cannot build it from {attrs}: {exc}; set `examples` on the class"
+                    return result
+    else:
+        built = [(attributes_of(gate), gate)]
+    arity_ = arity(cls)
+    for attrs, instance in built:
+        cases = (
+            [list(map(np.asarray, case)) for case in inputs]
+            if inputs is not None
+            else _cases(instance, arity_, rng)
+        )
+        ran = 0
+        for args in cases:
             with np.errstate(all="ignore"):
-                out = np.asarray(gate.forward(*args))
-            if out.dtype.kind != "f":
+                try:
+                    out = np.asarray(instance.forward(*args))
+                except Exception as exc:
+                    result.failures.append(
+                        f"{attrs or ''} forward raised {exc!r} on shapes {[list(a.shape) for a in args]}"
+                    )
+                    continue
+            if out.dtype.kind != "f" or not np.isfinite(out).all():
                 continue
+            step = Step(cls.op, cls.op, instance, instance.forward, instance.backward, (), 0, 0)
             upstream = rng.normal(size=out.shape)
             names = [f"input {i} {list(a.shape)}" for i, a in enumerate(args)]
             result.cases += 1
-            for v in check_gate(step, args, upstream, names):
-                result.worst = max(result.worst, v.max_rel_error)
-                if not v.passed:
-                    at = f" at {list(v.worst_index)}" if v.worst_index else ""
-                    result.failures.append(
-                        f"{attrs or ''} {v.input}{at}: backward gives {v.analytic!r}, finite "
-                        f"differences {v.numeric!r} (relative error {v.max_rel_error:.3g})"
-                        + (f" {v.note}" if v.note else "")
-                    )
-    if result.cases == 0 and result.skipped is None:
-        result.skipped = "no input shapes it accepts; define `sample_inputs` on the class"
+            ran += 1
+            for v in check_step(step, args, upstream, names):
+                if v.checker != "local":
+                    result.worst = max(result.worst, v.max_rel_error)
+                if v.status == "failed":
+                    result.failures.append(f"{attrs or ''} {_describe(v)}".strip())
+        if ran:
+            result.attribute_sets.append(attrs)
+    if result.cases == 0 and not result.failures:
+        result.skipped = "no input it accepts gave a finite float output; define `sample_inputs` on the class"
     return result
 
 
-def _cases(gate: Gate, gate_type: GateType, rng: np.random.Generator) -> list[list[np.ndarray]]:
+def _describe(v: Verdict) -> str:
+    """A failure in words: the numbers where there are numbers, else what went wrong
+    (never "0.0 vs 0.0, relative error inf" for a gradient of the wrong shape)."""
+    if v.checker == "local":
+        return f"{v.input}: {v.note}"
+    at = f" at {list(v.worst_index)}" if v.worst_index else ""
+    return (
+        f"{v.input}{at}: backward gives {v.analytic!r}, finite differences {v.numeric!r} "
+        f"(relative error {v.max_rel_error:.3g})" + (f"; {v.note}" if v.note else "")
+    )
+
+
+def check_gate_type(gate_type: GateType, *, seed: int = 0) -> GateCheck:
+    """``gates --check`` for one registered gate."""
+    return check_gate(gate_type.cls, seed=seed, plugin=gate_type.plugin)
+
+
+def _cases(gate: Gate, arity_: Arity, rng: np.random.Generator) -> list[list[np.ndarray]]:
     custom = gate.sample_inputs(rng)
     if custom is not None:
         return [[np.asarray(a) for a in case] for case in custom]
+    counts = [arity_.minimum] + ([arity_.minimum + 1] if arity_.maximum is None else [])
     cases = []
-    for shapes in candidate_shapes(gate, gate_type.arity.minimum):
-        for positive in (False, True):
-            args = _values(rng, shapes, positive)
-            try:
-                with np.errstate(all="ignore"):
-                    out = np.asarray(gate.forward(*args))
-            except Exception:
-                continue
-            if np.isfinite(out).all():
-                cases.append(args)
-                break
+    for n in counts:
+        for shapes in candidate_shapes(gate, n, rng):
+            for positive in (False, True):
+                args = _values(rng, shapes, positive)
+                try:
+                    with np.errstate(all="ignore"):
+                        out = np.asarray(gate.forward(*args))
+                except Exception:
+                    continue
+                if np.isfinite(out).all():
+                    cases.append(args)
+                    break
     return cases
 
 

@@ -19,7 +19,7 @@ from .checker import Checker, Verdict
 from .checkers.directional import shared_directions
 from .errors import GateRuntimeError, GraphgradError
 from .expect import Mismatch, compare
-from .gatecheck import check_gate, float32_tolerance
+from .gatecheck import check_step, float32_tolerance
 from .objective import GraphObjective, widened
 from .plan import Plan
 
@@ -326,7 +326,7 @@ def blame(
     """Re-check every gate alone at the values it saw; return the ones that are wrong.
 
     ``quick`` (after checks that passed): directional first on every argument, central
-    only where it fails (``gatecheck.check_gate``). Bounded: a gate with more than
+    only where it fails (``gatecheck.check_step``). Bounded: a gate with more than
     ``BLAME_ARGUMENTS`` differentiable arguments (an add of 10^5 references) has that
     many of them checked, drawn from ``seed``, and blame stops after ``seconds``; both
     are said in ``notes``, as is a gate whose own check was inconclusive."""
@@ -359,7 +359,7 @@ def blame(
                 f"blame: node '{step.name}' (line {step.line}) has {len(wanted)} differentiable "
                 f"arguments; {BLAME_ARGUMENTS} of them, drawn from seed {seed}, were checked alone"
             )
-        for verdict in check_gate(step, args, upstream, names, make, needed, quick):
+        for verdict in check_step(step, args, upstream, names, make, needed, quick):
             if verdict.status == "failed":
                 faults.append(GateFault(step.name, step.op, plugin, step.line, verdict.input, verdict))
                 break

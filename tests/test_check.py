@@ -293,7 +293,7 @@ def test_gates_check_passes_builtins_and_fails_a_wrong_plugin_gate(wrong):
     gates = {g["op"]: g for g in json.loads(bad.stdout)["gates"]}
     assert not gates["badswish"]["passed"] and gates["badswish"]["failures"]
     assert gates["mul"]["passed"] and gates["mul"]["cases"] >= 4
-    assert gates["svm_loss"]["passed"] and gates["svm_loss"]["cases"] == 2
+    assert gates["svm_loss"]["passed"] and gates["svm_loss"]["cases"] >= 2
 
 
 def test_large_inputs_use_directional_with_per_gate_checks():
@@ -313,14 +313,14 @@ def test_per_gate_checks_leave_out_gradients_nobody_uses(monkeypatch):
     import graphgrad.verify as verify
 
     seen = []
-    real = verify.check_gate
+    real = verify.check_step
 
     def spy(step, args, upstream, names, make, needed=None, quick=False):
         verdicts = real(step, args, upstream, names, make, needed, quick)
         seen.extend((step.name, v.input) for v in verdicts)
         return verdicts
 
-    monkeypatch.setattr(verify, "check_gate", spy)
+    monkeypatch.setattr(verify, "check_step", spy)
     g = graphgrad.load(
         "graphgrad: 1\ninputs:\n  X: {shape: [4, 200], init: normal, grad: false}\n"
         "  W: {shape: [200, 60], init: normal, std: 0.1}\n"
@@ -352,23 +352,23 @@ def _step(gate: graphgrad.Gate):
 
 
 def test_quick_gate_check_confirms_a_correct_gate_with_a_few_evaluations():
-    from graphgrad.gatecheck import check_gate
+    from graphgrad.gatecheck import check_step
     from graphgrad.gates.elementwise import Square
 
     a = np.random.default_rng(1).normal(size=(20, 30))
     upstream = np.random.default_rng(2).normal(size=a.shape)
-    (quick,) = check_gate(_step(Square()), [a], upstream, ["a"], quick=True)
-    (full,) = check_gate(_step(Square()), [a], upstream, ["a"])
+    (quick,) = check_step(_step(Square()), [a], upstream, ["a"], quick=True)
+    (full,) = check_step(_step(Square()), [a], upstream, ["a"])
     assert quick.passed and quick.checker == "directional" and quick.evals == 6
     assert full.passed and full.checker == "central" and full.evals == 2 * a.size
 
 
 def test_quick_gate_check_falls_back_to_central_to_name_the_wrong_element():
-    from graphgrad.gatecheck import check_gate
+    from graphgrad.gatecheck import check_step
 
     a = np.random.default_rng(1).normal(size=(20, 30))
     upstream = np.random.default_rng(2).normal(size=a.shape)
-    (verdict,) = check_gate(_step(_OneWrongElement()), [a], upstream, ["a"], quick=True)
+    (verdict,) = check_step(_step(_OneWrongElement()), [a], upstream, ["a"], quick=True)
     assert not verdict.passed and verdict.checker == "central"
     assert np.ravel_multi_index(verdict.worst_index, a.shape) == 7
     assert verdict.numeric == pytest.approx(2 * a.flat[7] * upstream.flat[7], rel=1e-6)
