@@ -235,7 +235,7 @@ class Graph:
         input and checker), ``blame`` (the gates at fault), ``expect`` and ``messages()``.
 
         >>> import graphgrad
-        >>> text = "graphgrad: 1\ninputs: {x: 3.0}\nnodes:\n  f: {op: square, in: [x]}\noutput: f\n"
+        >>> text = "graphgrad: 1\\ninputs: {x: 3.0}\\nnodes:\\n  f: {op: square, in: [x]}\\noutput: f\\n"
         >>> g = graphgrad.load(text)
         >>> report = g.check()
         >>> report.status, report.checks[0].analytic
