@@ -18,7 +18,9 @@ import logging
 import os
 import pickle
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -213,25 +215,47 @@ def _release(spec: _Spec, child: SubprocessWorker) -> None:
         old.stop()
 
 
+AHEAD = 2
+"""Files in a checking process's socket at once, as in a local batch: the next one is
+there when one finishes. Only small files go ahead: two large messages crossing in one
+socket pair could each wait for the other to be read."""
+AHEAD_BYTES = 32_768
+
+
 def _check_chunk(chunk: list, spec: _Spec) -> list[tuple[int, FileReport | str]]:
     """A Dask task: each file's report, or why its checking process died or was killed."""
     out: list[tuple[int, FileReport | str]] = []
+    pending = deque(chunk)
+    sent: deque = deque()
     child = None
+    started = 0.0
     try:
-        for index, path, text in chunk:
+        while pending or sent:
             if child is None:
                 child = _acquire(spec)
             try:
-                child.conn.send((path, text))
-                if child.conn.poll(spec.timeout):
-                    out.append((index, child.conn.recv()))
+                while pending and (not sent or (len(sent) < AHEAD and len(pending[0][2]) < AHEAD_BYTES)):
+                    item = pending.popleft()
+                    if not sent:
+                        started = time.monotonic()
+                    sent.append(item)
+                    child.conn.send(item[1:])
+            except OSError:
+                pass  # it died: the answer it does not give says how
+            try:
+                if child.conn.poll(max(0.0, started + spec.timeout - time.monotonic())):
+                    report = child.conn.recv()
+                    out.append((sent.popleft()[0], report))
+                    started = time.monotonic()
                     continue
                 cause = f"timed out after {spec.timeout:g} s"
             except (EOFError, OSError):
                 cause = child.death()
             child.kill()
             child = None
-            out.append((index, cause))
+            out.append((sent.popleft()[0], cause))
+            pending.extendleft(reversed(sent))  # never started: checked by the next process
+            sent.clear()
     finally:
         if child is not None:
             _release(spec, child)
