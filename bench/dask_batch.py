@@ -18,7 +18,7 @@ from .check_cost import write_small_files
 from .nets import two_layer
 
 
-def dask_batch(count: int = 1000, rounds: int = 3) -> dict:
+def dask_batch(count: int = 1000, rounds: int = 5) -> dict:
     """Files per second, local --jobs 2 and a 2-worker LocalCluster, and their ratio."""
     from distributed import Client, LocalCluster
 
