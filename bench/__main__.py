@@ -1,7 +1,8 @@
 """Benchmarks: graphgrad against hand-written floors and against its peers.
 
 Suites: engine (scalar DAG, two-layer nets, peers, loading, memory), check (cost per
-checker, --jobs), startup. Every figure is a median over repeats, and graphgrad is
+checker, --jobs), dask (the Dask executor against the local one; needs the dask extra),
+startup. Every figure is a median over repeats, and graphgrad is
 reported as a ratio to a floor measured in the same run on the same machine. Each table
 is followed by one JSON line.
 """
@@ -204,14 +205,14 @@ def emit(shown, bench: str, payload: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("suites", nargs="*", help="engine, check, startup (default: all)")
+    parser.add_argument("suites", nargs="*", help="engine, check, dask, startup (default: all)")
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-peers", action="store_true", help="leave out PyTorch, micrograd, JAX, ...")
     parser.add_argument("--files", type=int, default=1000, help="files in the --jobs batch")
     args = parser.parse_args()
-    suites = ["engine", "check", "startup"]
-    args.suites = args.suites or suites
+    suites = ["engine", "check", "dask", "startup"]
+    args.suites = args.suites or [s for s in suites if s != "dask" or _has_dask()]
     unknown = set(args.suites) - set(suites)
     if unknown:
         parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}; choose from {', '.join(suites)}")
@@ -222,6 +223,8 @@ def main() -> None:
         engine_suite(args)
     elif args.suites == ["check"]:
         check_suite(args)
+    elif args.suites == ["dask"]:
+        dask_suite(args)
     else:
         startup_suite()
 
@@ -229,8 +232,29 @@ def main() -> None:
 def run_alone(suite: str) -> None:
     """One suite in a fresh process: the peers' runtimes (JAX's and PyTorch's threads)
     stay out of the other suites, and `check --jobs` forks from a clean parent."""
-    argv = [a for a in sys.argv[1:] if a not in ("engine", "check", "startup")]
+    argv = [a for a in sys.argv[1:] if a not in ("engine", "check", "dask", "startup")]
     subprocess.run([sys.executable, "-m", "bench", suite, *argv], check=True)
+
+
+def _has_dask() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("distributed") is not None
+
+
+def dask_suite(args: argparse.Namespace) -> None:
+    from .dask_batch import dask_batch
+
+    r = dask_batch(args.files)
+    emit(
+        f"graphgrad check over {r['files']} small files: "
+        f"local --jobs 2 {r['local_files_per_s']:.0f} files/s, "
+        f"Dask LocalCluster of 2 workers {r['dask_files_per_s']:.0f} files/s "
+        f"({r['dask_over_local']:.2f}x of local); {r['large_graph']}: local {r['large_local_s']:.2f} s, "
+        f"Dask {r['large_dask_s']:.2f} s",
+        "check_dask",
+        r,
+    )
 
 
 def startup_suite() -> None:

@@ -13,14 +13,18 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import socket
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
-from .api import load
+from .api import Graph, load
 from .errors import GraphFileError, GraphgradError
+from .graph import graph_from_text
+from .plugins import PluginBundle, PluginRef, installed_plugins, load_registry, unpack_plugins
 from .source import Limits
 from .verify import FileReport, check_graph
 from .workers import ProcessWorker
@@ -31,16 +35,23 @@ class BatchOptions:
     """How each file is checked."""
 
     checker: str | None = None
-    plugins: tuple[str, ...] = ()
+    plugins: tuple[PluginRef, ...] = ()
+    """Paths and module names; on a Dask worker, the modules unpacked from the client's files."""
     limits: Limits = Limits()
     timeout: float = 120.0
 
 
-def check_file(path: str, options: BatchOptions) -> FileReport:
-    """Load and check one file in this process; an invalid file is an error report."""
+def check_file(path: str, options: BatchOptions, text: str | None = None) -> FileReport:
+    """Load and check one file in this process; an invalid file is an error report.
+
+    ``text`` is the file's text when it was read elsewhere (on the machine that sent it
+    to a Dask worker): messages still name ``path``."""
     start = time.perf_counter()
     try:
-        graph = load(path, plugins=options.plugins, limits=options.limits)
+        if text is None:
+            graph = load(path, plugins=options.plugins, limits=options.limits)
+        else:
+            graph = _load_text(path, text, options)
         return check_graph(graph, checker=options.checker, file=path)
     except GraphFileError as exc:
         report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
@@ -50,6 +61,13 @@ def check_file(path: str, options: BatchOptions) -> FileReport:
         report.error = [f"{path}: {exc}"]
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _load_text(path: str, text: str, options: BatchOptions) -> Graph:
+    registry = load_registry(options.plugins)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    definition, data = graph_from_text(text, path, registry, options.limits, name=stem)
+    return Graph.from_definition(definition, registry, options.limits, data=data)
 
 
 def check_files(
@@ -67,13 +85,14 @@ def check_files(
         retry = _Pool(1, options).run([(index, paths[index])], results, None)
         if retry:
             _, cause = retry[0]
-            results[index] = _crash_report(paths[index], first_cause, cause)
+            results[index] = crash_report(paths[index], first_cause, cause)
         if on_result:
             on_result(results[index])
     return [results[i] for i in range(len(paths))]
 
 
-def _crash_report(path: str, first: str, second: str) -> FileReport:
+def crash_report(path: str, first: str, second: str) -> FileReport:
+    """The error row of a file whose check killed or hung its worker twice."""
     report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
     report.error = [f"{path}: {second} (retried alone after: {first})"]
     return report
@@ -171,3 +190,51 @@ class _Pool:
         results[index] = report
         if on_result:
             on_result(report)
+
+
+@dataclass(frozen=True)
+class RemoteSetup:
+    """What a checking process on another machine needs before its first file."""
+
+    checker: str | None
+    plugins: PluginBundle
+    limits: Limits
+    entry_points: tuple[str, ...] = ()
+    """The graphgrad plugins installed where the batch was started: one that is missing
+    here is named in the error row of a file whose op is unknown."""
+
+
+def serve(fd: int) -> None:
+    """A checking process (a Dask worker's child): a :class:`RemoteSetup`, answered with
+    "ready" once its plugins are loaded, then ``(path, text)`` pairs, each answered with
+    its FileReport; it ends when its socket closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(fd)
+    setup: RemoteSetup = conn.recv()
+    with tempfile.TemporaryDirectory(prefix="graphgrad-plugins-") as folder:
+        failure = None
+        options = BatchOptions(setup.checker, (), setup.limits)
+        try:
+            options = BatchOptions(setup.checker, tuple(unpack_plugins(setup.plugins, folder)), setup.limits)
+            load_registry(options.plugins)
+        except GraphgradError as exc:
+            failure = str(exc)
+        missing = sorted(set(setup.entry_points) - set(installed_plugins()))
+        conn.send("ready")
+        while True:
+            try:
+                path, text = conn.recv()
+            except (EOFError, OSError):
+                return
+            if failure is None:
+                report = check_file(path, options, text)
+            else:
+                report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
+                report.error = [f"{path}: {failure} (on {socket.gethostname()})"]
+            if missing and report.status == "error" and any("unknown op" in e for e in report.error or []):
+                names = ", ".join(missing)
+                report.error.append(
+                    f"{path}: note: plugin(s) {names} are installed where the batch started but not on "
+                    f"the worker at {socket.gethostname()}: install them on every worker"
+                )
+            conn.send(report)

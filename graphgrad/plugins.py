@@ -157,3 +157,55 @@ def _import_file(path: Path, stem: str, *, package: bool = False) -> ModuleType:
             raise
         raise PluginError(f"plugin {path} failed to import: {type(exc).__name__}: {exc}") from exc
     return module
+
+
+PluginBundle = tuple[tuple[str, tuple[tuple[str, bytes], ...] | None], ...]
+"""Plugins packed to travel to another machine: for each ``--plugins`` reference as
+given, the ``.py`` files under it (path relative to it, bytes), or None for a module
+name, which the other machine must have installed."""
+
+
+def pack_plugins(refs: Iterable[str]) -> PluginBundle:
+    """The files of these plugin references, read here, so that a machine that does not
+    share this one's disk (a Dask worker) can load the same plugins."""
+    packed = []
+    for ref in refs:
+        path = Path(ref)
+        if path.is_dir():
+            files = tuple((str(p.relative_to(path)), p.read_bytes()) for p in sorted(path.rglob("*.py")))
+            packed.append((ref, files))
+        elif path.is_file():
+            packed.append((ref, ((".", path.read_bytes()),)))
+        else:
+            packed.append((ref, None))
+    return tuple(packed)
+
+
+def unpack_plugins(bundle: PluginBundle, folder: str | os.PathLike) -> list[PluginRef]:
+    """Write a bundle's files under ``folder`` and import them, each module named by the
+    path it had where it was packed: its gates then say the same plugin, and a batch's
+    rows are the same, on every machine. Module names are returned as they are."""
+    refs: list[PluginRef] = []
+    for i, (ref, files) in enumerate(bundle):
+        if files is None:
+            refs.append(ref)
+            continue
+        local = Path(folder) / str(i) / (Path(ref).name or "plugin")
+        for rel, data in files:
+            target = local if rel == "." else local / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        try:
+            modules = _modules(local)
+        except PluginError as exc:
+            raise PluginError(str(exc).replace(str(local), ref)) from None
+        for module in modules:
+            rel = Path(module.__plugin_path__).relative_to(local)
+            module.__plugin_path__ = str(Path(ref) / rel)
+        refs += modules
+    return refs
+
+
+def installed_plugins() -> tuple[str, ...]:
+    """The names of the graphgrad plugins installed as packages (entry points) here."""
+    return tuple(sorted(ep.name for ep in entry_points(group=hookspecs.PROJECT)))

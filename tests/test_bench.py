@@ -86,4 +86,4 @@ def test_bench_command_lists_its_suites():
     out = subprocess.run(
         [sys.executable, "-m", "bench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
-    assert out.returncode == 0 and "engine, check, startup" in out.stdout
+    assert out.returncode == 0 and "engine, check, dask, startup" in out.stdout

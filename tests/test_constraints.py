@@ -26,11 +26,12 @@ def _pins() -> dict[str, str]:
 
 
 def _requirements() -> list[Requirement]:
-    """What the README's test command installs directly: the dependencies, the serve and
-    test extras, and the example plugin's dependencies."""
+    """What the README's test command installs directly: the dependencies, the serve, dask
+    and test extras, and the example plugin's dependencies."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     plugin = tomllib.loads((ROOT / "plugins" / "graphgrad-swish" / "pyproject.toml").read_text())["project"]
     texts = project["dependencies"] + project["optional-dependencies"]["serve"]
+    texts += project["optional-dependencies"]["dask"]
     texts += project["optional-dependencies"]["test"] + plugin["dependencies"]
     return [r for r in map(Requirement, texts) if _canonical(r.name) != "graphgrad"]
 

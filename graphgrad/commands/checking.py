@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 
 import click
 from rich.console import Console
@@ -33,8 +35,22 @@ from . import common, console, emit, graph_files
     show_default=True,
     help="Seconds one file may take before its worker is stopped.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Where files are checked: worker processes here, or a Dask cluster (the dask extra).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="With --executor dask: a running Dask scheduler (tcp://HOST:PORT) [default: a local "
+    "cluster of --jobs workers].",
+)
 @common
-def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> None:
+def check(paths, checker, jobs, as_json, junit, timeout, executor, scheduler, plugins, limits) -> None:
     """Check the gradients of every graph file in PATHS against numerical estimates.
 
     Each file is loaded, run, compared with its `expect:`, and every differentiable
@@ -47,9 +63,12 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
         raise click.BadParameter(
             f"no checker '{checker}'; registered: {', '.join(known)}", param_hint="--checker"
         )
+    if scheduler is not None and executor != "dask":
+        raise click.BadParameter("a scheduler is used by --executor dask only", param_hint="--scheduler")
+    run = check_files if executor == "local" else _dask_runner(scheduler)
     files = graph_files(paths)
     options = BatchOptions(checker, tuple(str(p) for p in plugins), limits, timeout)
-    reports = _run_batch(files, options, jobs, show=not as_json)
+    reports = _run_batch(run, files, options, jobs, show=not as_json)
     if as_json:
         for r in reports:  # cli.md: with --json the messages still go to stderr, one a line
             for line in r.error or []:
@@ -62,16 +81,36 @@ def check(paths, checker, jobs, as_json, junit, timeout, plugins, limits) -> Non
     sys.exit(exit_code(reports))
 
 
-def _run_batch(files: list[str], options: BatchOptions, jobs: int | None, *, show: bool) -> list[FileReport]:
+Runner = Callable[..., list[FileReport]]
+"""An executor: ``run(files, options, jobs=..., on_result=...)`` checks every file, calls
+``on_result`` with each report as it arrives, and returns them in the order of the files."""
+
+
+def _dask_runner(scheduler: str | None) -> Runner:
+    """The Dask executor, or a usage error naming the extra when dask is not installed."""
+    try:
+        from ..dask_executor import check_files_dask
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in ("dask", "distributed"):
+            raise
+        raise click.UsageError(
+            f"--executor dask needs the dask extra ({exc.name} is not installed): pip install -e '.[dask]'"
+        ) from None
+    return functools.partial(check_files_dask, scheduler=scheduler)
+
+
+def _run_batch(
+    run: Runner, files: list[str], options: BatchOptions, jobs: int | None, *, show: bool
+) -> list[FileReport]:
     err = Console(stderr=True)
     if not (show and err.is_terminal):
-        return check_files(files, options, jobs=jobs)
+        return run(files, options, jobs=jobs)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("check", total=len(files))
-        return check_files(files, options, jobs=jobs, on_result=lambda _: progress.advance(task))
+        return run(files, options, jobs=jobs, on_result=lambda _: progress.advance(task))
 
 
 SUMMARY_ROWS = 30
