@@ -43,8 +43,9 @@ def array_entry(value: Any) -> dict[str, Any]:
     return entry
 
 
-def playground_document(graph: Graph, text: str | None = None, *, file: str = "body",
-                        limits: Limits | None = None) -> dict[str, Any]:
+def playground_document(
+    graph: Graph, text: str | None = None, *, file: str = "body", limits: Limits | None = None
+) -> dict[str, Any]:
     """The run (as ``/v1/run`` answers it) and, for a graph of at most :data:`MAX_DRAWN`
     inputs and nodes, the picture: nodes by rank, edges with value and gradient, explain's
     rows, and the place of each input's value in ``text`` (when given)."""
@@ -81,8 +82,15 @@ def playground_document(graph: Graph, text: str | None = None, *, file: str = "b
                 edge["literal"] = short(arg)
             edges.append(edge)
     out = result.values[graph.output]
-    edges.append({"source": graph.output, "target": None, "position": 0,
-                  "value": short(out), "grad": short(np.ones_like(out))})
+    edges.append(
+        {
+            "source": graph.output,
+            "target": None,
+            "position": 0,
+            "value": short(out),
+            "grad": short(np.ones_like(out)),
+        }
+    )
     document.update(
         drawable=True,
         nodes=nodes,
@@ -118,8 +126,13 @@ def _node(graph: Graph, result: Result, name: str, rank: int, edit: dict | None)
     else:
         node = definition.nodes[name]
         entry.update(
-            kind="node", op=node.op, symbol=symbol(node.op), pattern=PATTERNS.get(node.op, ""),
-            doc=node.doc, line=node.line, plugin=node.gate_type.plugin,
+            kind="node",
+            op=node.op,
+            symbol=symbol(node.op),
+            pattern=PATTERNS.get(node.op, ""),
+            doc=node.doc,
+            line=node.line,
+            plugin=node.gate_type.plugin,
             args=[a if isinstance(a, str) else None for a in node.args],
         )
     entry["line"] = definition.lines.get(name, entry.get("line"))
@@ -166,8 +179,13 @@ def input_edits(text: str, names: list[str], limits: Limits) -> dict[str, dict[s
         token = _token(text, offset)
         if token is None or not _same(token, raw, limits):
             continue
-        edits[name] = {"offset": offset, "line": line, "column": column, "token": token,
-                       "form": "list" if isinstance(raw, list) else "number"}
+        edits[name] = {
+            "offset": offset,
+            "line": line,
+            "column": column,
+            "token": token,
+            "form": "list" if isinstance(raw, list) else "number",
+        }
     return edits
 
 
@@ -189,4 +207,6 @@ def _same(token: str, raw: Any, limits: Limits) -> bool:
         data = parse(token, "token", limits, positions=False).data
     except GraphFileError:
         return False
-    return data == raw or (isinstance(raw, float) and isinstance(data, float) and np.isnan(raw) and np.isnan(data))
+    return data == raw or (
+        isinstance(raw, float) and isinstance(data, float) and np.isnan(raw) and np.isnan(data)
+    )

@@ -275,7 +275,12 @@ def create_app(
     def shipped() -> list[str]:
         if folder is None or not folder.is_dir():
             return []
-        return sorted(p.stem for p in folder.glob("*.yaml") if re.match(GRAPH_NAME, p.stem) and p.is_file())
+        inside = folder.resolve()
+        return sorted(
+            p.stem
+            for p in folder.glob("*.yaml")
+            if re.match(GRAPH_NAME, p.stem) and p.is_file() and p.resolve().is_relative_to(inside)
+        )
 
     @app.get("/v1/graphs")
     async def graph_list() -> dict:
@@ -292,7 +297,9 @@ def create_app(
             return _problem(404, "No such graph", f"no graph named '{name}'; the graphs are: {listed}")
         raw = path.read_bytes()[: max_body + 1]
         if len(raw) > max_body:
-            return _problem(413, "Graph too large", f"graphs/{name}.yaml is over the limit of {max_body} bytes")
+            return _problem(
+                413, "Graph too large", f"graphs/{name}.yaml is over the limit of {max_body} bytes"
+            )
         return Response(raw, media_type="application/yaml")
 
     page = {name: _web_file(name) for name in WEB_FILES}

@@ -105,7 +105,9 @@ async function update(text) {
   const doc = run.data;
   state.doc = doc;
   if (text === $("source").value) takeEdits(doc, text);
-  const expect = doc.expect ? (doc.expect.passed ? " · expect: passed" : " · expect: FAILED " + doc.expect.mismatches.join("; ")) : "";
+  const misses = doc.expect ? doc.expect.mismatches : [];
+  const expect = doc.expect ? (doc.expect.passed ? " · expect: passed" : ` · expect: ${misses.length} mismatch${misses.length > 1 ? "es" : ""}`) : "";
+  $("status").title = misses.join("\n");
   if (!doc.drawable) {
     drawTooLarge(doc);
     setState("ready", `${doc.output} = ${short(doc.value)}${expect} · not drawn: ${doc.why}`);
@@ -181,9 +183,11 @@ function markEditor(lines, located) {
       row.className = "error-line";
       const chars = Array.from(line);
       const at = Math.min(e.column - 1, chars.length);
+      const rest = chars.slice(at).join("");
+      const token = /^[^\s,\]\}]*/.exec(rest)[0] || rest.slice(0, 1) || " ";
       const mark = document.createElement("mark");
-      mark.textContent = chars.slice(at).join("") || " ";
-      row.append(chars.slice(0, at).join(""), mark);
+      mark.textContent = token;
+      row.append(chars.slice(0, at).join(""), mark, rest.slice(token.length));
     } else {
       row.textContent = line;
     }
@@ -359,7 +363,7 @@ function el(name, attrs, parent) {
   return node;
 }
 
-function text(parent, content, attrs) {
+function label(parent, content, attrs) {
   const t = el("text", attrs, parent);
   t.textContent = content;
   return t;
@@ -367,8 +371,11 @@ function text(parent, content, attrs) {
 
 function layout(doc) {
   // place: name -> {rank, order}; literals are drawn as their own small nodes
-  const items = doc.nodes.map((n) => ({ key: n.name, rank: n.rank, node: n, preds: [], succs: [] }));
+  // a gate's circle grows with its symbol, as Graphviz's does with its label
+  const radius = (n) => (n.kind === "input" ? 30 : n.symbol.length > 3 ? Math.max(19, 3.4 * n.symbol.length + 6) : 19);
+  const items = doc.nodes.map((n) => ({ key: n.name, rank: n.rank, node: n, preds: [], succs: [], radius: radius(n) }));
   const byKey = new Map(items.map((it) => [it.key, it]));
+  const literals = [];
   doc.edges.forEach((e, i) => {
     if (e.target === null) {
       e.from = e.source;
@@ -376,11 +383,9 @@ function layout(doc) {
     }
     const target = byKey.get(e.target);
     if (e.source === null) {
-      const lit = { key: `#${i}`, rank: target.rank - 1, literal: e.literal, preds: [], succs: [target] };
-      items.push(lit);
-      byKey.set(lit.key, lit);
-      target.preds.push(lit);
-      e.from = lit.key;
+      // a literal is drawn beside the gate that takes it, outside the ranks
+      literals.push({ key: `#${i}`, literal: e.literal, target, position: e.position });
+      e.from = `#${i}`;
     } else {
       const source = byKey.get(e.source);
       source.succs.push(target);
@@ -410,6 +415,11 @@ function layout(doc) {
       it.y = 50 + (i + (tallest - col.length) / 2) * ROW;
     }),
   );
+  for (const lit of literals) {
+    lit.x = lit.target.x - COL * 0.42;
+    lit.y = lit.target.y + (lit.position > 0 ? 38 : -38);
+    byKey.set(lit.key, lit);
+  }
   return { byKey, width: 70 + (maxRank + 1) * COL + 40, height: 40 + tallest * ROW };
 }
 
@@ -430,12 +440,12 @@ function draw(doc) {
     fanout.get(e.from).push(e);
   });
   const outputNode = byKey.get(doc.output);
-  const sink = { x: outputNode.x + COL * 0.62, y: outputNode.y };
+  const sink = { x: outputNode.x + outputNode.radius + COL * 0.5, y: outputNode.y };
   for (const e of doc.edges) {
     const from = byKey.get(e.from);
     const outs = fanout.get(e.from);
     const k = outs.indexOf(e);
-    const x1 = from.x + (from.literal !== undefined ? 18 : from.node.kind === "input" ? 30 : 19);
+    const x1 = from.x + (from.literal !== undefined ? 12 : from.radius);
     const y1 = from.y + (k - (outs.length - 1) / 2) * 8;
     let x2, y2, nargs;
     if (e.target === null) {
@@ -443,7 +453,7 @@ function draw(doc) {
     } else {
       const to = byKey.get(e.target);
       nargs = to.node.args.length;
-      x2 = to.x - 20;
+      x2 = to.x - to.radius - 1;
       y2 = to.y + (e.position - (nargs - 1) / 2) * 10;
     }
     const g = el("g", { class: "edge", "data-edge": `${e.source ?? "literal"}->${e.target ?? "out"}:${e.position}` }, edges);
@@ -452,8 +462,8 @@ function draw(doc) {
     if (e.value !== undefined) {
       const mx = (x1 + x2) / 2;
       const my = (y1 + y2) / 2;
-      text(g, e.value, { class: "v", x: mx, y: my - 5, "text-anchor": "middle" });
-      text(g, e.grad, { class: "g", x: mx, y: my + 13, "text-anchor": "middle" });
+      label(g, e.value, { class: "v", x: mx, y: my - 5, "text-anchor": "middle" });
+      label(g, e.grad, { class: "g", x: mx, y: my + 13, "text-anchor": "middle" });
       if (e.downstream) g.setAttribute("data-grad", JSON.stringify(e.downstream.data ?? null));
     }
   }
@@ -464,7 +474,7 @@ function draw(doc) {
   for (const it of byKey.values()) {
     if (it.literal !== undefined) {
       const g = el("g", { class: "literal" }, nodes);
-      text(g, it.literal, { x: it.x, y: it.y });
+      label(g, it.literal, { x: it.x, y: it.y });
       continue;
     }
     const n = it.node;
@@ -480,11 +490,11 @@ function draw(doc) {
     }, nodes);
     if (n.kind === "input") {
       el("rect", { x: it.x - 30, y: it.y - 15, width: 60, height: 30, rx: 8 }, g);
-      text(g, n.name, { x: it.x, y: it.y });
+      label(g, n.name, { x: it.x, y: it.y });
     } else {
-      el("circle", { cx: it.x, cy: it.y, r: 19 }, g);
-      text(g, n.symbol, { class: "sym", x: it.x, y: it.y });
-      text(g, n.name, { class: "label", x: it.x, y: it.y - 29 });
+      el("circle", { cx: it.x, cy: it.y, r: it.radius }, g);
+      label(g, n.symbol, { class: n.symbol.length > 3 ? "sym long" : "sym", x: it.x, y: it.y });
+      label(g, n.name, { class: "label", x: it.x, y: it.y - it.radius - 10 });
     }
     const title = el("title", {}, g);
     title.textContent = `${n.name}${n.op ? ` (${n.op})` : ""}: value ${n.value.label}${n.grad ? `, gradient ${n.grad.label}` : ""}`;
@@ -530,7 +540,7 @@ function showDetails(name) {
   if (!name || !doc || !doc.drawable) return;
   const node = doc.nodes.find((n) => n.name === name);
   if (!node) return;
-  box.dataset.node = name;
+  box.dataset.selected = name;
   const head = document.createElement("h2");
   head.textContent = node.kind === "input" ? `input ${name}` : `node ${name}: ${node.op} (line ${node.line}${node.plugin && node.plugin !== "graphgrad.gates" ? `, plugin ${node.plugin}` : ""})`;
   box.append(head);
@@ -588,10 +598,10 @@ function clearCheck() {
 }
 
 async function runCheck() {
-  const text = $("source").value;
+  const body = $("source").value;
   setState("busy", "checking…");
-  const answer = await call("POST", "/v1/check", text);
-  if (text !== $("source").value) return; // edited meanwhile: the verdict is of another file
+  const answer = await call("POST", "/v1/check", body);
+  if (body !== $("source").value) return; // edited meanwhile: the verdict is of another file
   clearCheck();
   const box = $("checked");
   if (!answer.ok) {
@@ -631,8 +641,9 @@ async function runCheck() {
     g.classList.add("blamed");
     Object.assign(g.dataset, { blamed: "true", worstIndex: JSON.stringify(c.worst_index), analytic: JSON.stringify(c.analytic), numeric: JSON.stringify(c.numeric) });
     const [x, y] = [Number(g.querySelector("circle, rect").getAttribute("cx") ?? 0), Number(g.querySelector("circle, rect").getAttribute("cy") ?? 0)];
-    text(g, `wrong gradient${where}: ${short(c.analytic)}`, { class: "blame", x, y: y + 32 });
-    text(g, `finite differences: ${short(c.numeric)}`, { class: "blame", x, y: y + 46 });
+    const below = y + Number(g.querySelector("circle, rect").getAttribute("r") ?? 15) + 12;
+    label(g, `wrong gradient${where}: ${short(c.analytic)}`, { class: "blame", x, y: below });
+    label(g, `finite differences: ${short(c.numeric)}`, { class: "blame", x, y: below + 14 });
   }
   if (file.status === "passed") box.append(para("every gradient agrees with finite differences", "meaning"));
   setState("ready", `check: ${file.status}${file.blame && file.blame.length ? ` · at fault: ${file.blame.map((b) => b.node).join(", ")}` : ""}`);
