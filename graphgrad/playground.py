@@ -102,13 +102,20 @@ def playground_document(
 
 
 def _ranks(graph: Graph) -> dict[str, int]:
-    """Column of each input and node: inputs 0, a node one right of its rightmost argument."""
+    """Column of each input and node, as Graphviz ranks them: a node one right of its
+    rightmost argument, an input just left of its first use (a long edge would cross
+    the nodes between)."""
     definition = graph.definition
     ranks: dict[str, int] = {}
+    users: dict[str, list[str]] = {}
     for name in definition.order:
         node = definition.nodes.get(name)
         args = [a for a in node.args if isinstance(a, str)] if node is not None else []
         ranks[name] = 0 if node is None else 1 + max((ranks[a] for a in args), default=0)
+        for a in args:
+            users.setdefault(a, []).append(name)
+    for name in definition.inputs:
+        ranks[name] = max(0, min((ranks[u] for u in users.get(name, [])), default=1) - 1)
     return ranks
 
 

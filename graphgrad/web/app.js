@@ -6,7 +6,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 const NAME = /^[A-Za-z0-9_-]+$/;
 const LOCATED = /^body:(\d+):(\d+): ([\s\S]*)$/;
-const COL = 200; // horizontal distance between ranks
+const MIN_SCALE = 0.8; // a wide graph is shrunk to fit the page down to this, then scrolls
 const ROW = 92; // vertical distance between nodes of one rank
 const $ = (id) => document.getElementById(id);
 
@@ -369,7 +369,14 @@ function label(parent, content, attrs) {
   return t;
 }
 
+function columnWidth(doc) {
+  // room between two ranks for the longest label on an edge (render's labels: value, gradient)
+  const longest = Math.max(0, ...doc.edges.map((e) => Math.max((e.value || "").length, (e.grad || "").length)));
+  return Math.min(240, Math.max(130, 70 + 6.5 * longest));
+}
+
 function layout(doc) {
+  const COL = columnWidth(doc);
   // place: name -> {rank, order}; literals are drawn as their own small nodes
   // a gate's circle grows with its symbol, as Graphviz's does with its label
   const radius = (n) => (n.kind === "input" ? 30 : n.symbol.length > 3 ? Math.max(19, 3.4 * n.symbol.length + 6) : 19);
@@ -420,7 +427,7 @@ function layout(doc) {
     lit.y = lit.target.y + (lit.position > 0 ? 38 : -38);
     byKey.set(lit.key, lit);
   }
-  return { byKey, width: 70 + (maxRank + 1) * COL + 40, height: 40 + tallest * ROW };
+  return { byKey, COL, width: 70 + (maxRank + 1) * COL + 40, height: 40 + tallest * ROW };
 }
 
 function asJson(entry) {
@@ -430,8 +437,10 @@ function asJson(entry) {
 function draw(doc) {
   const picture = $("picture");
   picture.classList.remove("stale");
-  const { byKey, width, height } = layout(doc);
-  const svg = el("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img" });
+  const { byKey, COL, width, height } = layout(doc);
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img" });
+  svg.dataset.width = width;
+  svg.dataset.height = height;
   const edges = el("g", { class: "edges" }, svg);
   const nodes = el("g", { class: "nodes" }, svg);
   const fanout = new Map(); // source -> edges out of it, to spread them
@@ -505,7 +514,17 @@ function draw(doc) {
     it.g = g;
   }
   picture.replaceChildren(svg);
+  fit();
   if (state.selected) markSelected(state.selected);
+}
+
+function fit() {
+  const svg = $("picture").querySelector("svg");
+  if (!svg) return;
+  const [width, height] = [Number(svg.dataset.width), Number(svg.dataset.height)];
+  const scale = Math.max(MIN_SCALE, Math.min(1, ($("picture").clientWidth - 2) / width));
+  svg.setAttribute("width", String(Math.round(width * scale)));
+  svg.setAttribute("height", String(Math.round(height * scale)));
 }
 
 function drawTooLarge(doc) {
@@ -666,6 +685,7 @@ async function start() {
   });
   source.addEventListener("scroll", syncScroll);
   $("check").addEventListener("click", runCheck);
+  window.addEventListener("resize", fit);
   const listed = await call("GET", "/v1/graphs");
   const names = listed.ok ? listed.data.graphs : [];
   const menu = $("menu");
