@@ -310,21 +310,27 @@ def test_explain_is_the_run_and_the_picture(server):
 
 def test_the_menu_folder_is_an_option_and_symlinks_cannot_leave_it(tmp_path):
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from graphgrad.service import create_app
 
-    async def get(app, path: str) -> httpx.Response:
+    async def fetch(app, path: str) -> httpx.Response:
         # the app without its lifespan: these routes need no worker
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             return await client.get(path)
 
+    def get(app, path: str) -> httpx.Response:
+        # a thread of its own: Playwright's sync API holds this thread's event loop
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, fetch(app, path)).result()
+
     (tmp_path / "mine.yaml").write_text("graphgrad: 1\ninputs: {x: 1}\nnodes: {}\noutput: x\n")
     (tmp_path / "escape.yaml").symlink_to(ROOT / "pyproject.toml")
     app = create_app(graphs=tmp_path)
-    assert asyncio.run(get(app, "/v1/graphs")).json() == {"graphs": ["mine"]}  # the link leads out
-    assert asyncio.run(get(app, "/v1/graphs/mine")).text.startswith("graphgrad: 1")
-    assert asyncio.run(get(app, "/v1/graphs/escape")).status_code == 404
-    assert asyncio.run(get(create_app(graphs=None), "/v1/graphs")).json() == {"graphs": []}
+    assert get(app, "/v1/graphs").json() == {"graphs": ["mine"]}  # the link leads out
+    assert get(app, "/v1/graphs/mine").text.startswith("graphgrad: 1")
+    assert get(app, "/v1/graphs/escape").status_code == 404
+    assert get(create_app(graphs=None), "/v1/graphs").json() == {"graphs": []}
 
 
 def test_without_chromium_the_tests_fail_saying_how_to_install_it():
