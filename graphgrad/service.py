@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from contextlib import asynccontextmanager, suppress
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,6 +32,21 @@ MAX_BODY = 4 * 1024 * 1024
 BODY_TIMEOUT = 30.0
 CLOSE = {"Connection": "close"}
 PROBLEM = "application/problem+json"
+GRAPH_NAME = r"^[A-Za-z0-9_-]+$"
+WEB_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+# The page loads nothing from another site, and runs no inline script: the browser holds it to that.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
 
 
 def _problem(status: int, title: str, detail: str, headers: dict | None = None, **extra: Any) -> Response:
@@ -119,6 +138,18 @@ def _responses(*codes: int) -> dict:
     return {code: {"description": text[code], **problem} for code in codes}
 
 
+def default_graphs() -> Path | None:
+    """The repository's graphs/ folder when graphgrad runs from a checkout (the page's
+    menu); None for an installed package, which ships no graphs."""
+    root = Path(__file__).resolve().parent.parent
+    folder = root / "graphs"
+    return folder if folder.is_dir() and (root / "pyproject.toml").is_file() else None
+
+
+def _web_file(name: str) -> bytes:
+    return resources.files("graphgrad").joinpath("web", name).read_bytes()
+
+
 def create_app(
     *,
     plugins: tuple[str, ...] = (),
@@ -131,9 +162,12 @@ def create_app(
     max_response: int = 32 * 1024 * 1024,
     body_timeout: float = BODY_TIMEOUT,
     connection_counts: dict[str, int] | None = None,
+    graphs: Path | str | None = "default",
 ) -> FastAPI:
     """The service, with its worker pool started and stopped by the app's lifespan
-    (``connection_counts``: the connection layer's counts, shown by /healthz)."""
+    (``connection_counts``: the connection layer's counts, shown by /healthz; ``graphs``:
+    the folder whose NAME.yaml files the page's menu offers, by default the repository's
+    graphs/, None for none)."""
     from .source import Limits
 
     settings = PoolSettings(
@@ -228,6 +262,59 @@ def create_app(
                 for c in registry.checkers()
             ]
         }
+
+    @app.post("/v1/explain", openapi_extra=_body(schema), responses=errors)
+    async def explain(request: Request) -> Response:
+        """What the playground draws: the run of `/v1/run`, and for a graph of at most 300
+        inputs and nodes every value and gradient, each edge's labels as `render` writes
+        them, `explain`'s rows per node, and where each input's value is in the body."""
+        return await work("explain", request, {})
+
+    folder = default_graphs() if graphs == "default" else (Path(graphs) if graphs is not None else None)
+
+    def shipped() -> list[str]:
+        if folder is None or not folder.is_dir():
+            return []
+        inside = folder.resolve()
+        return sorted(
+            p.stem
+            for p in folder.glob("*.yaml")
+            if re.match(GRAPH_NAME, p.stem) and p.is_file() and p.resolve().is_relative_to(inside)
+        )
+
+    @app.get("/v1/graphs")
+    async def graph_list() -> dict:
+        """The graphs the page's menu offers: the NAME of each graphs/NAME.yaml."""
+        return {"graphs": shipped()}
+
+    @app.get("/v1/graphs/{name}", responses={200: {"content": {"application/yaml": {}}}, **errors})
+    async def graph_text(name: str = PathParam(..., pattern=GRAPH_NAME, max_length=100)) -> Response:
+        """The YAML of graphs/NAME.yaml: names only, never a path."""
+        known = shipped()
+        path = (folder / f"{name}.yaml").resolve() if folder is not None and name in known else None
+        if path is None or not path.is_relative_to(folder.resolve()) or not path.is_file():
+            listed = ", ".join(known) or "none (start graphgrad serve with --graphs DIR)"
+            return _problem(404, "No such graph", f"no graph named '{name}'; the graphs are: {listed}")
+        raw = path.read_bytes()[: max_body + 1]
+        if len(raw) > max_body:
+            return _problem(
+                413, "Graph too large", f"graphs/{name}.yaml is over the limit of {max_body} bytes"
+            )
+        return Response(raw, media_type="application/yaml")
+
+    page = {name: _web_file(name) for name in WEB_FILES}
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Response:
+        """The playground (`/?graph=NAME` opens graphs/NAME.yaml)."""
+        return Response(page["index.html"], media_type=WEB_FILES["index.html"], headers=PAGE_HEADERS)
+
+    @app.get("/web/{name}", include_in_schema=False)
+    async def web_file(name: str) -> Response:
+        """The page's script and style, shipped in the package."""
+        if name not in page or name == "index.html":
+            return _problem(404, "Not found", f"no file '{name}'")
+        return Response(page[name], media_type=WEB_FILES[name], headers=PAGE_HEADERS)
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -11,6 +11,7 @@ from .api import Graph
 from .errors import GateRuntimeError, GraphFileError, GraphgradError
 from .graph import graph_from_text
 from .jsonout import clean, dumps
+from .playground import playground_document
 from .plugins import load_registry
 from .results import run_document
 from .service_pool import PoolSettings
@@ -54,6 +55,8 @@ def _handle(kind: str, body: bytes, options: dict[str, Any], settings: PoolSetti
         text = decode(body, BODY, settings.limits)
         definition, data = graph_from_text(text, BODY, registry, settings.limits, name=BODY)
         graph = Graph.from_definition(definition, registry, settings.limits, data=data)
+        if kind == "explain":
+            return _json(playground_document(graph, text, file=BODY, limits=settings.limits))
         return _TASKS[kind](graph, options)
     except GraphFileError as exc:
         errors = [str(i) for i in exc.issues]

@@ -59,6 +59,12 @@ MIB = 1024 * 1024
     show_default=True,
     help="Seconds a request's body may take to arrive.",
 )
+@click.option(
+    "--graphs",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Folder of NAME.yaml files the page's menu offers (default: the repository's graphs/).",
+)
 @common
 def serve(
     host,
@@ -72,10 +78,12 @@ def serve(
     max_connections,
     header_timeout,
     body_timeout,
+    graphs,
     plugins,
     limits,
 ) -> None:
-    """Serve validate, run, check and export over HTTP (needs graphgrad[serve]).
+    """Serve validate, run, check and export over HTTP (needs graphgrad[serve]), and the
+    graph playground at / (open http://127.0.0.1:8000/?graph=simple in a browser).
 
     \b
       graphgrad serve --port 8000 &
@@ -103,5 +111,6 @@ def serve(
         max_response=max_response_bytes,
         body_timeout=body_timeout,
         connection_counts=protocol.counts,
+        graphs=graphs if graphs is not None else "default",
     )
     uvicorn.run(app, host=host, port=port, log_level="warning", http=protocol, timeout_keep_alive=5)
