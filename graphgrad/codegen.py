@@ -25,6 +25,7 @@ from .graph import GraphDef, NodeDef
 if TYPE_CHECKING:
     from .plan import Plan
 
+
 class Ctx:
     """One generation: the graph (for shapes), whether the code runs on Python floats
     (``scalar``) rather than NumPy arrays, the helper functions the gates offered, and

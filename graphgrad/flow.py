@@ -17,7 +17,6 @@ from .errors import GraphgradError
 from .gate import sum_to
 
 
-
 class _Meanings(dict):
     """The lecture's words for the patterns (a gate names its own: ``Gate.pattern``); a
     pattern the lecture has no words for is left for its gate's docs to explain."""

@@ -65,12 +65,32 @@ def _same(x, *_, **__):
 
 
 SHIM = SimpleNamespace(
-    exp=math.exp, expm1=math.expm1, log=math.log, log1p=math.log1p, sqrt=math.sqrt,
-    sin=math.sin, cos=math.cos, tan=math.tan, arctan=math.atan, sinh=math.sinh,
-    cosh=math.cosh, tanh=math.tanh, abs=abs, sign=_sign, power=_pow,
-    maximum=_maximum, minimum=_minimum, logaddexp=_logaddexp,
-    where=lambda c, a, b: a if c else b, ones_like=lambda _: 1.0, zeros_like=lambda _: 0.0,
-    float64=float, sum=_same, mean=_same, broadcast_to=_same, expand_dims=_same,
+    exp=math.exp,
+    expm1=math.expm1,
+    log=math.log,
+    log1p=math.log1p,
+    sqrt=math.sqrt,
+    sin=math.sin,
+    cos=math.cos,
+    tan=math.tan,
+    arctan=math.atan,
+    sinh=math.sinh,
+    cosh=math.cosh,
+    tanh=math.tanh,
+    abs=abs,
+    sign=_sign,
+    power=_pow,
+    maximum=_maximum,
+    minimum=_minimum,
+    logaddexp=_logaddexp,
+    where=lambda c, a, b: a if c else b,
+    ones_like=lambda _: 1.0,
+    zeros_like=lambda _: 0.0,
+    float64=float,
+    sum=_same,
+    mean=_same,
+    broadcast_to=_same,
+    expand_dims=_same,
 )
 """The NumPy functions gates' code may use on floats (``np.exp`` and so on); where
 floats and NumPy part ways they raise (``math.log(-1)`` a ValueError, ``math.exp(1000)``

@@ -29,7 +29,6 @@ from ..codegen import (
 from ..errors import GraphgradError
 from ..exporter import Exporter
 
-
 STREAM = '''
 def _stream(seed, name):
     """The random stream graphgrad gives each input: from (seed, name)."""

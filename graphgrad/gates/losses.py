@@ -190,47 +190,47 @@ class L2(Gate):
         return (f"{grad} * 2 * {a}",)
 
 
-SOFTMAX = '''
+SOFTMAX = """
 def _softmax(a, axis):
     e = np.exp(a - np.max(a, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
-'''
-LOG_SOFTMAX = '''
+"""
+LOG_SOFTMAX = """
 def _log_softmax(a, axis):
     shifted = a - np.max(a, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-'''
-_CROSS_ENTROPY = '''
+"""
+_CROSS_ENTROPY = """
 def _cross_entropy(s, y):
     s2, y1 = np.atleast_2d(s), np.atleast_1d(y)
     return -np.mean(_log_softmax(s2, 1)[np.arange(len(y1)), y1])
-'''
-_CROSS_ENTROPY_GRAD = '''
+"""
+_CROSS_ENTROPY_GRAD = """
 def _cross_entropy_grad(g, s, y):
     s2, y1 = np.atleast_2d(s), np.atleast_1d(y)
     d = _softmax(s2, 1)
     d[np.arange(len(y1)), y1] -= 1
     return g * d.reshape(s.shape) / len(y1)
-'''
-_SVM_MARGINS = '''
+"""
+_SVM_MARGINS = """
 def _svm_margins(s, y, margin):
     s2, y1 = np.atleast_2d(s), np.atleast_1d(y)
     rows = np.arange(len(y1))
     m = s2 - s2[rows, y1][:, None] + margin
     m[rows, y1] = 0
     return m, rows, y1
-'''
-_SVM_LOSS = '''
+"""
+_SVM_LOSS = """
 def _svm_loss(s, y, margin):
     m, rows, y1 = _svm_margins(s, y, margin)
     return np.maximum(m, 0).sum() / len(y1)
-'''
-_SVM_LOSS_GRAD = '''
+"""
+_SVM_LOSS_GRAD = """
 def _svm_loss_grad(g, s, y, margin):
     m, rows, y1 = _svm_margins(s, y, margin)
     active = (m > 0).astype(m.dtype)
     active[rows, y1] = -active.sum(axis=1)
     return g * active.reshape(s.shape) / len(y1)
-'''
+"""
 
 GATES: list[type[Gate]] = [Softmax, LogSoftmax, CrossEntropy, SvmLoss, L2]

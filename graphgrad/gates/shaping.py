@@ -71,16 +71,16 @@ def _matmul_2d(g, a, b):
         g = np.expand_dims(g, -1)
     return g, a2, b2
 '''
-_MATMUL_GRAD_A = '''
+_MATMUL_GRAD_A = """
 def _matmul_grad_a(g, a, b):
     g2, a2, b2 = _matmul_2d(g, a, b)
     return _sum_to(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
-'''
-_MATMUL_GRAD_B = '''
+"""
+_MATMUL_GRAD_B = """
 def _matmul_grad_b(g, a, b):
     g2, a2, b2 = _matmul_2d(g, a, b)
     return _sum_to(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
-'''
+"""
 
 
 class Transpose(Gate):
