@@ -44,15 +44,23 @@ class Ctx:
 
     def used(self, lines: list[str]) -> list[str]:
         """The helpers ``lines`` call, and those they call in turn, by name."""
-        calls = re.compile(r"\b(_[A-Za-z0-9_]+)\(")
-        found: set[str] = set()
-        todo = [m for line in lines for m in calls.findall(line)]
-        while todo:
-            name = todo.pop()
-            if name in self.helpers and name not in found:
-                found.add(name)
-                todo.extend(calls.findall(self.helpers[name]))
-        return sorted(found)
+        return helpers_used(lines, self.helpers)
+
+
+_CALL = re.compile(r"\b(_[A-Za-z0-9_]+)\(")
+
+
+def helpers_used(lines: list[str], helpers: dict[str, str]) -> list[str]:
+    """The names in ``helpers`` that ``lines`` call, and those they call in turn: only
+    the helpers a module uses are written into it."""
+    found: set[str] = set()
+    todo = [m for line in lines for m in _CALL.findall(line)]
+    while todo:
+        name = todo.pop()
+        if name in helpers and name not in found:
+            found.add(name)
+            todo.extend(_CALL.findall(helpers[name]))
+    return sorted(found)
 
 
 GENERATED = frozenset({"np", "hashlib", "inputs", "forward_backward", "main", "values", "value", "grads"})

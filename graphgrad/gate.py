@@ -140,6 +140,11 @@ def has_shape_rule(gate: Gate) -> bool:
     return callable(getattr(type(gate), "shape", None))
 
 
+def has_code(gate_cls: type[Gate]) -> bool:
+    """Whether the gate gives its code (both ``forward_code`` and ``backward_code``)."""
+    return gate_cls.forward_code is not Gate.forward_code and gate_cls.backward_code is not Gate.backward_code
+
+
 def broadcast(*shapes: Shape) -> Shape:
     """NumPy broadcasting of shapes, with a message that says which shapes clash."""
     try:

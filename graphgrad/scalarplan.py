@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
-from .codegen import Ctx, backward_lines, forward_lines, identifiers, number
+from .codegen import Ctx, backward_lines, forward_lines, helpers_used, identifiers, number
+from .gate import Code, Gate, Shape, has_shape_rule
 from .graph import GraphDef
 from .plan import Plan
 
@@ -128,24 +130,80 @@ def compile_scalar(graph: GraphDef, plan: Plan) -> ScalarProgram | None:
     backward, assigned = backward_lines(ctx, plan, ids, _literal)
     if ctx.missing:
         return None
-    code = [line.split("  # ")[0] for line in forward + backward]
-    helpers = [ctx.helpers[h] for h in ctx.used(code)]
-    if any(name not in vars(SHIM) for text in code + helpers for name in _NP_NAMES.findall(text)):
-        return None
     values = ", ".join(ids[n] for n in plan.names)
     grads = ", ".join(f"grad_{ids[n]}" if n in assigned else "None" for n in plan.names)
     params = [n for n in plan.names if n in graph.inputs]
-    body = (_NP.sub("_np_", line) for line in code)
-    lines = [
-        *(_NP.sub("_np_", h) for h in helpers),
-        f"def _scalar_plan({', '.join(ids[n] for n in params)}):",
-        *(f"    {line}" for line in body),
-        f"    return [{values}], [{grads}]",
-    ]
-    namespace = {f"_np_{name}": f for name, f in vars(SHIM).items()}
-    exec(compile("\n".join(lines), f"<scalar plan of {graph.name!r}>", "exec"), namespace)
+    body = [line.split("  # ")[0] for line in forward + backward]
+    function = _define(
+        "_scalar_plan",
+        [ids[n] for n in params],
+        body,
+        f"[{values}], [{grads}]",
+        ctx.helpers,
+        scalar=True,
+        filename=f"<scalar plan of {graph.name!r}>",
+    )
+    if function is None:
+        return None
     grad_slots = {s.name: s.out for s in plan.backward_steps if s.name in assigned}
-    return ScalarProgram(namespace["_scalar_plan"], [plan.slot[n] for n in params], grad_slots)
+    return ScalarProgram(function, [plan.slot[n] for n in params], grad_slots)
+
+
+def gate_function(gate: Gate, shapes: Sequence[Shape], *, scalar: bool) -> Callable | None:
+    """One gate's code alone, compiled as the flat export (``scalar`` false, on NumPy
+    arrays) or the fast path (on floats) would run it: ``f(*inputs, grad)`` returns the
+    output and one gradient per input (None where the code gives none). None when the
+    gate gives no code, or on floats calls a NumPy function ``SHIM`` lacks. What the
+    meta-test compares with ``forward`` and ``backward``; a plugin's tests may too."""
+    if has_shape_rule(gate):
+        out_shape = gate.shape(*shapes)
+    else:
+        out_shape = np.shape(gate.forward(*[np.ones(s) for s in shapes]))
+    code = Code(scalar, shapes, () if scalar else out_shape)
+    args = [f"a{i}" for i in range(len(shapes))]
+    forward = gate.forward_code(code, *args)
+    backward = gate.backward_code(code, "grad", "out", *args)
+    if forward is None or backward is None:
+        return None
+    grads = "".join(f"{'None' if e is None else e}, " for e in backward)
+    return _define(
+        "_gate",
+        [*args, "grad"],
+        [f"out = {forward}"],
+        f"out, ({grads})",
+        code.helpers,
+        scalar=scalar,
+        filename=f"<code of gate {gate.op!r}>",
+    )
+
+
+def _define(
+    name: str,
+    params: list[str],
+    body: list[str],
+    returned: str,
+    helpers: dict[str, str],
+    *,
+    scalar: bool,
+    filename: str,
+) -> Callable | None:
+    """Compile ``def name(params): body; return returned`` with the helpers it calls; on
+    floats with ``np.f`` as ``_np_f`` from ``SHIM`` (None if SHIM lacks one), else
+    with NumPy as ``np``."""
+    texts = [helpers[h] for h in helpers_used([*body, returned], helpers)]
+    if scalar:
+        if any(f not in vars(SHIM) for t in body + texts + [returned] for f in _NP_NAMES.findall(t)):
+            return None
+        body = [_NP.sub("_np_", line) for line in body]
+        returned = _NP.sub("_np_", returned)
+        texts = [_NP.sub("_np_", t) for t in texts]
+        namespace: dict[str, Any] = {f"_np_{f}": v for f, v in vars(SHIM).items()}
+    else:
+        namespace = {"np": np}
+    lines = [*texts, f"def {name}({', '.join(params)}):", *(f"    {line}" for line in body)]
+    lines.append(f"    return {returned}")
+    exec(compile("\n".join(lines), filename, "exec"), namespace)
+    return namespace[name]
 
 
 def _literal(a: np.ndarray) -> str:
