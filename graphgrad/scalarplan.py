@@ -190,19 +190,17 @@ def _define(
     """Compile ``def name(params): body; return returned`` with the helpers it calls; on
     floats with ``np.f`` as ``_np_f`` from ``SHIM`` (None if SHIM lacks one), else
     with NumPy as ``np``."""
-    texts = [helpers[h] for h in helpers_used([*body, returned], helpers)]
+    function = "\n".join([f"def {name}({', '.join(params)}):", *(f"    {line}" for line in body)])
+    function += f"\n    return {returned}"
+    source = "\n".join([*(helpers[h] for h in helpers_used([function], helpers)), function])
     if scalar:
-        if any(f not in vars(SHIM) for t in body + texts + [returned] for f in _NP_NAMES.findall(t)):
+        if not set(_NP_NAMES.findall(source)) <= vars(SHIM).keys():
             return None
-        body = [_NP.sub("_np_", line) for line in body]
-        returned = _NP.sub("_np_", returned)
-        texts = [_NP.sub("_np_", t) for t in texts]
+        source = _NP.sub("_np_", source)
         namespace: dict[str, Any] = {f"_np_{f}": v for f, v in vars(SHIM).items()}
     else:
         namespace = {"np": np}
-    lines = [*texts, f"def {name}({', '.join(params)}):", *(f"    {line}" for line in body)]
-    lines.append(f"    return {returned}")
-    exec(compile("\n".join(lines), filename, "exec"), namespace)
+    exec(compile(source, filename, "exec"), namespace)
     return namespace[name]
 
 
