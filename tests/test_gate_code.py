@@ -247,3 +247,24 @@ def test_backward_code_with_the_wrong_count_is_a_clear_error(tmp_path):
     with pytest.raises(graphgrad.GraphgradError, match="backward_code gave 1 expression.*for 2 input"):
         g.export("python")
     assert math.isclose(float(g.run().grads["y"]), 1.0)
+
+
+def test_a_plugin_gates_pattern_is_shown_by_explain(tmp_path):
+    from graphgrad.explain import explain_rows
+    from graphgrad.flow import MEANING, gradient_flow
+
+    plugin = tmp_path / "fork.py"
+    plugin.write_text(
+        "import graphgrad\n\n"
+        "class Both(graphgrad.Gate):\n"
+        "    op = 'both_example'\n"
+        "    pattern = 'splitter'\n"
+        "    def shape(self, a, b):\n        return a\n"
+        "    def forward(self, a, b):\n        return a + b\n"
+        "    def backward(self, grad, out, a, b):\n        return grad, grad\n\n"
+        "@graphgrad.hookimpl\ndef graphgrad_gates():\n    return [Both]\n"
+    )
+    text = "graphgrad: 1\ninputs: {x: 1.0, y: 2.0}\nnodes:\n  f: {op: both_example, in: [x, y]}\noutput: f\n"
+    rows = explain_rows(gradient_flow(graphgrad.load(text, plugins=[plugin])))
+    assert [r.pattern for r in rows] == ["splitter", ""]
+    assert MEANING["splitter"] and MEANING["router"].startswith("sends the whole upstream")
