@@ -17,7 +17,7 @@ _EXPORTS = {
     "Exporter": "exporter",
     "GateRuntimeError": "errors", "GraphFileError": "errors", "GraphgradError": "errors",
     "InputError": "errors", "Issue": "errors", "PluginError": "errors",
-    "Gate": "gate", "InputValueError": "gate", "sum_to": "gate",
+    "Code": "gate", "Gate": "gate", "InputValueError": "gate", "sum_to": "gate",
     "check_gate": "gatecheck", "GateCheck": "gatecheck", "FileReport": "verify",
     "hookimpl": "hookspecs",
     "load_results": "results", "save_results": "results",
@@ -26,6 +26,7 @@ _EXPORTS = {
 
 __all__ = [
     "Checker",
+    "Code",
     "Exporter",
     "FileReport",
     "Gate",
@@ -75,7 +76,7 @@ if TYPE_CHECKING:
         PluginError,
     )
     from .exporter import Exporter
-    from .gate import Gate, InputValueError, sum_to
+    from .gate import Code, Gate, InputValueError, sum_to
     from .gatecheck import GateCheck, check_gate
     from .hookspecs import hookimpl
     from .results import load_results, save_results

@@ -2,7 +2,7 @@
 
 For every node in backward order: its gate, its value, the upstream gradient; then for
 each input the local gradient and the downstream gradient (upstream x local), and the
-gate's pattern. For each input of the graph, the downstream gradients that reach it
+gate's pattern (``Gate.pattern``). For each input of the graph, the downstream gradients that reach it
 and their sum (the copy gate's adder).
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .export.diagram import short
-from .flow import PATTERNS, Flow, PathTerm
+from .flow import Flow, PathTerm
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +42,12 @@ def explain_rows(flow: Flow, *, only: str | None = None, full: bool = False) -> 
     rows: list[Row] = []
     values = flow.result.values
     fanout = {e.source for e in flow.edges if len(flow.into(e.source)) > 1}
+    nodes = flow.graph.definition.nodes
     previous = None
     for e in flow.edges:
         if only is not None and e.target != only:
             continue
-        pattern = PATTERNS.get(e.op, "")
+        pattern = nodes[e.target].gate.pattern
         same, previous = e.target == previous, e.target
         head = ("", "", "", "")
         if not same:

@@ -16,13 +16,21 @@ from .api import Graph, Result
 from .errors import GraphgradError
 from .gate import sum_to
 
-PATTERNS = {"add": "distributor", "mul": "swap multiplier", "max": "router", "min": "router"}
-MEANING = {
-    "distributor": "add passes the upstream gradient unchanged to every input",
-    "swap multiplier": "mul gives each input the other input times the upstream",
-    "router": "max / min send the whole upstream to the winning input (a tie splits it)",
+
+class _Meanings(dict):
+    """The lecture's words for the patterns (a gate names its own: ``Gate.pattern``); a
+    pattern the lecture has no words for is left for its gate's docs to explain."""
+
+    def __missing__(self, pattern: str) -> str:
+        return "a pattern its gate declares (see the gate's documentation)"
+
+
+MEANING = _Meanings({
+    "distributor": "passes the upstream gradient unchanged to every input (add)",
+    "swap multiplier": "gives each input the other input times the upstream (mul)",
+    "router": "sends the whole upstream to the winning input, a tie splits it (max, min)",
     "adder": "a value used several times gets the sum of the gradients of its uses",
-}
+})
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ downstream gradient per input (upstream x local), ``None`` where an input has no
 from __future__ import annotations
 
 import inspect
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -50,6 +52,9 @@ class Gate(BaseModel):
     complex_step: ClassVar[bool] = False
     """Whether forward accepts complex inputs and is analytic in them, so that the
     complex-step checker may use it (away from kinks)."""
+    pattern: ClassVar[str] = ""
+    """The gate's part in the lecture's gradient flow ("distributor", "swap multiplier",
+    "router"), shown by ``graphgrad explain``; empty for none."""
 
     def forward(self, *inputs: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"gate {type(self).__name__} has no forward")
@@ -87,6 +92,22 @@ class Gate(BaseModel):
         Raise :class:`InputValueError` for a bad one. The default accepts anything.
         """
 
+    def forward_code(self, code: Code, *args: str) -> str | None:
+        """A Python expression for the output, given each input's expression: the line
+        ``out = ...`` of the flat code (``export --to python``, on NumPy arrays) and of
+        the scalar fast path (``code.scalar``: on Python floats). None (the default): the
+        gate has no code, so a graph using it has no flat export and runs on the NumPy
+        plan. Use ``np.`` functions, ``code.number`` for attributes, ``code.helper``
+        for a function of your own."""
+        return None
+
+    def backward_code(self, code: Code, grad: str, out: str, *args: str) -> Sequence[str | None] | None:
+        """One expression per input for its downstream gradient (``grad`` x local), given
+        the expressions of the upstream gradient, the output and the inputs; None for an
+        input with no gradient. A gradient of the broadcast shape goes through
+        ``code.sum_to(expression, index)``. None (the default): no code, as above."""
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Arity:
@@ -119,6 +140,11 @@ def has_shape_rule(gate: Gate) -> bool:
     return callable(getattr(type(gate), "shape", None))
 
 
+def has_code(gate_cls: type[Gate]) -> bool:
+    """Whether the gate gives its code (both ``forward_code`` and ``backward_code``)."""
+    return gate_cls.forward_code is not Gate.forward_code and gate_cls.backward_code is not Gate.backward_code
+
+
 def broadcast(*shapes: Shape) -> Shape:
     """NumPy broadcasting of shapes, with a message that says which shapes clash."""
     try:
@@ -141,6 +167,77 @@ def sum_to(grad: np.ndarray, shape: Shape) -> np.ndarray:
     )
     out = grad.sum(axis=axes, keepdims=True) if axes else grad
     return out.reshape(shape)
+
+
+def number(value: float | int) -> str:
+    """Python source for a number that evaluates to it: ``repr``, but ``float('nan')``,
+    ``float('inf')`` and ``(-float('inf'))`` where ``repr`` would give a bare name."""
+    if isinstance(value, bool | int | np.integer):
+        return repr(int(value))
+    value = float(value)
+    if math.isfinite(value):
+        return repr(value)
+    if math.isnan(value):
+        return "float('nan')"
+    return "float('inf')" if value > 0 else "(-float('inf'))"
+
+
+SUM_TO = '''
+def _sum_to(g, shape):
+    """Sum a broadcast gradient back to an input's shape."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
+    )
+    return (g.sum(axis=axes, keepdims=True) if axes else g).reshape(shape)
+'''
+
+
+class Code:
+    """What a gate's code templates (``forward_code``, ``backward_code``) know of the
+    node they write for, and the functions they may call.
+
+    ``scalar``: the code runs on Python floats (the fast path) rather than NumPy arrays
+    (the flat export); there ``np.`` names are float versions of the NumPy functions
+    (``graphgrad.scalarplan.SHIM``) and a name it lacks means no fast path.
+    ``shapes``: each input's shape; ``out_shape``: the output's.
+
+    >>> code = Code(False, [(2, 3), (3,)], (2, 3))
+    >>> code.sum_to("grad_f * a", 1), code.sum_to("grad_f", 0), code.number(float("inf"))
+    ('_sum_to(grad_f * a, (3,))', 'grad_f', "float('inf')")
+    """
+
+    __slots__ = ("scalar", "shapes", "out_shape", "helpers")
+
+    def __init__(self, scalar: bool, shapes: Sequence[Shape], out_shape: Shape, helpers: dict | None = None):
+        self.scalar = scalar
+        self.shapes = [tuple(s) for s in shapes]
+        self.out_shape = tuple(out_shape)
+        self.helpers: dict[str, str] = {} if helpers is None else helpers
+
+    @staticmethod
+    def number(value: float | int) -> str:
+        """Source for a number, NaN and infinities included: write attributes with it."""
+        return number(value)
+
+    def helper(self, name: str, source: str) -> str:
+        """Add the function ``name`` (``def name(...)`` in ``source``) to the generated
+        module and return its name to call. The name starts with ``_`` and, for a
+        plugin, with the op (``_swish_grad``), so that no graph name or other gate's
+        helper meets it."""
+        if not (name.startswith("_") and name.isidentifier() and not name.startswith("_np_")):
+            raise ValueError(f"helper name {name!r} must be an identifier starting with '_' (not '_np_')")
+        known = self.helpers.setdefault(name, source)
+        if known != source:
+            raise ValueError(f"two different helpers are called {name!r}")
+        return name
+
+    def sum_to(self, expr: str, index: int) -> str:
+        """``expr`` summed back to input ``index``'s shape where the output broadcast it."""
+        shape = self.shapes[index]
+        if self.scalar or shape == self.out_shape:
+            return expr
+        return f"{self.helper('_sum_to', SUM_TO)}({expr}, {shape})"
 
 
 def attributes(gate: Gate) -> dict[str, Any]:

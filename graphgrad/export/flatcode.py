@@ -17,8 +17,6 @@ from typing import ClassVar
 import numpy as np
 
 from ..codegen import (
-    FORWARD,
-    HELPERS,
     Ctx,
     backward_lines,
     comment,
@@ -31,14 +29,17 @@ from ..codegen import (
 from ..errors import GraphgradError
 from ..exporter import Exporter
 
+STREAM = '''
+def _stream(seed, name):
+    """The random stream graphgrad gives each input: from (seed, name)."""
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    return np.random.default_rng(np.random.SeedSequence([seed, key]))
+'''
+
 
 def flat_code(graph) -> str:
     """The module text for a loaded graph (see the module docstring)."""
     d = graph.definition
-    missing = sorted({n.op for n in d.nodes.values() if n.op not in FORWARD})
-    if missing:
-        plugins = ", ".join(f"{op} ({graph.registry[op].plugin})" for op in missing)
-        raise GraphgradError(f"the python exporter has no flat code for: {plugins}")
     ctx = Ctx(d)
     ids = identifiers(d.order)
     scalar = "np.float32" if d.spec.dtype == "float32" else "np.float64"
@@ -51,11 +52,16 @@ def flat_code(graph) -> str:
         renamed = ["# graph names that are not plain Python names here:", *renamed, ""]
     body = [*renamed, "# forward pass", *forward_lines(ctx, ids, constant)]
     back, _ = backward_lines(ctx, graph.plan, ids, constant)
+    if ctx.missing:
+        gates = ", ".join(f"{op} ({graph.registry[op].plugin})" for op in sorted(ctx.missing))
+        raise GraphgradError(
+            f"the python exporter has no flat code for: {gates}; a gate gets it by giving "
+            "forward_code and backward_code (docs/plugins.md)"
+        )
     body += ["", "# backward pass: downstream = local x upstream, summed at fan-out", *back]
     returned = ", ".join(f"{n!r}: {_grad_or_zero(ids, n, body)}" for n, i in d.inputs.items() if i.grad)
     body.append(f"return {ids[d.output]}, {{{returned}}}")
-    if any(_is_init(d.spec.inputs[n]) for n in d.inputs):
-        ctx.use("_stream")
+    ctx.helpers["_stream"] = STREAM
     return _module(graph, ctx, ids, ["    " + line if line else "" for line in body])
 
 
@@ -92,11 +98,11 @@ def _input_code(name: str, raw, value: np.ndarray, seed: int) -> str:
 def _module(graph, ctx: Ctx, ids: dict[str, str], body: list[str]) -> str:
     d = graph.definition
     params = ", ".join(ids[n] for n in d.inputs)
-    helpers = "".join(HELPERS[h] + "\n" for h in HELPERS if h in ctx.used)
     values = "\n".join(
         f"        {n!r}: {_input_code(n, d.spec.inputs[n], d.inputs[n].value, d.spec.seed)},"
         for n in d.inputs
     )
+    helpers = "".join(ctx.helpers[h] + "\n" for h in ctx.used([*body, values]))
     call = ", ".join(f"{ids[n]}=values[{n!r}]" for n in d.inputs)
     shown = repr(f"{d.output} =")
     doc = f"{d.spec.doc}\n\n" if d.spec.doc else ""

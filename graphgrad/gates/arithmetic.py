@@ -6,7 +6,7 @@ input's shape (see ``graphgrad.gate.sum_to``).
 
 from __future__ import annotations
 
-from ..gate import Gate, Shape, broadcast
+from ..gate import Code, Gate, Shape, broadcast
 
 
 class _Broadcasting(Gate):
@@ -20,6 +20,7 @@ class Add(_Broadcasting):
     """a + b + ...: passes the upstream gradient to every input (distributor)."""
 
     op = "add"
+    pattern = "distributor"
 
     def forward(self, a, b, *rest):
         out = a + b
@@ -29,6 +30,12 @@ class Add(_Broadcasting):
 
     def backward(self, grad, out, *inputs):
         return (grad,) * len(inputs)
+
+    def forward_code(self, code, *args):
+        return " + ".join(args)
+
+    def backward_code(self, code, grad, out, *args):
+        return [code.sum_to(grad, i) for i in range(len(args))]
 
 
 class Sub(_Broadcasting):
@@ -42,17 +49,30 @@ class Sub(_Broadcasting):
     def backward(self, grad, out, a, b):
         return grad, -grad
 
+    def forward_code(self, code, a, b):
+        return f"{a} - {b}"
+
+    def backward_code(self, code, grad, out, a, b):
+        return code.sum_to(grad, 0), code.sum_to(f"-{grad}", 1)
+
 
 class Mul(_Broadcasting):
     """a * b: each input gets the other times the upstream (swap multiplier)."""
 
     op = "mul"
+    pattern = "swap multiplier"
 
     def forward(self, a, b):
         return a * b
 
     def backward(self, grad, out, a, b):
         return grad * b, grad * a
+
+    def forward_code(self, code, a, b):
+        return f"{a} * {b}"
+
+    def backward_code(self, code, grad, out, a, b):
+        return code.sum_to(f"{grad} * {b}", 0), code.sum_to(f"{grad} * {a}", 1)
 
 
 class Div(_Broadcasting):
@@ -70,6 +90,12 @@ class Div(_Broadcasting):
         gb = grad / b
         return gb, -gb * out
 
+    def forward_code(self, code, a, b):
+        return f"{a} / {b}"
+
+    def backward_code(self, code, grad, out, a, b):
+        return code.sum_to(f"{grad} / {b}", 0), code.sum_to(f"-{grad} / {b} * {out}", 1)
+
 
 class Neg(_Broadcasting):
     """-a."""
@@ -81,6 +107,12 @@ class Neg(_Broadcasting):
 
     def backward(self, grad, out, a):
         return (-grad,)
+
+    def forward_code(self, code, a):
+        return f"-{a}"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"-{grad}",)
 
 
 class Pow(_Broadcasting):
@@ -99,6 +131,19 @@ class Pow(_Broadcasting):
 
     def backward(self, grad, out, a):
         return (grad * self.exponent * a ** (self.exponent - 1),)
+
+    def _power(self, code: Code, base: str, exponent: float) -> str:
+        """``base ** exponent``; on floats ``np.power``, which falls back to NumPy for a
+        negative base (where Python would give a complex number and NumPy NaN)."""
+        if code.scalar:
+            return f"np.power({base}, {code.number(exponent)})"
+        return f"{base} ** {code.number(exponent)}"
+
+    def forward_code(self, code, a):
+        return self._power(code, a, self.exponent)
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} * {code.number(self.exponent)} * {self._power(code, a, self.exponent - 1)}",)
 
 
 GATES: list[type[Gate]] = [Add, Sub, Mul, Div, Neg, Pow]

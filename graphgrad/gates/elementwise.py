@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from ..gate import Gate, Shape, broadcast
@@ -25,6 +27,12 @@ class Exp(_Unary):
     def backward(self, grad, out, a):
         return (grad * out,)
 
+    def forward_code(self, code, a):
+        return f"np.exp({a})"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} * {out}",)
+
 
 class Log(_Unary):
     """Natural logarithm."""
@@ -39,6 +47,12 @@ class Log(_Unary):
 
     def backward(self, grad, out, a):
         return (grad / a,)
+
+    def forward_code(self, code, a):
+        return f"np.log({a})"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} / {a}",)
 
 
 class Sqrt(_Unary):
@@ -55,6 +69,12 @@ class Sqrt(_Unary):
     def backward(self, grad, out, a):
         return (grad * 0.5 / out,)
 
+    def forward_code(self, code, a):
+        return f"np.sqrt({a})"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} * 0.5 / {out}",)
+
 
 class Square(_Unary):
     """a^2."""
@@ -66,6 +86,12 @@ class Square(_Unary):
 
     def backward(self, grad, out, a):
         return (grad * 2 * a,)
+
+    def forward_code(self, code, a):
+        return f"{a} * {a}"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} * 2 * {a}",)
 
 
 class Reciprocal(_Unary):
@@ -82,6 +108,12 @@ class Reciprocal(_Unary):
     def backward(self, grad, out, a):
         return (-grad * out * out,)
 
+    def forward_code(self, code, a):
+        return f"1 / {a}"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"-{grad} * {out} * {out}",)
+
 
 class Abs(_Unary):
     """|a|; the local gradient at 0 is 0."""
@@ -97,6 +129,12 @@ class Abs(_Unary):
     def backward(self, grad, out, a):
         return (grad * np.sign(a),)
 
+    def forward_code(self, code, a):
+        return f"np.abs({a})"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} * np.sign({a})",)
+
 
 class Relu(_Unary):
     """max(0, a); the local gradient at 0 is 0."""
@@ -111,6 +149,14 @@ class Relu(_Unary):
 
     def backward(self, grad, out, a):
         return (grad * (a > 0),)
+
+    def forward_code(self, code, a):
+        if code.scalar:  # the common case inline: a call per node is most of its cost
+            return f"({a} if {a} > 0.0 else np.maximum({a}, 0.0))"
+        return f"np.maximum({a}, 0)"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} * ({a} > 0)",)
 
 
 class LeakyRelu(_Unary):
@@ -128,6 +174,12 @@ class LeakyRelu(_Unary):
     def backward(self, grad, out, a):
         return (grad * np.where(a > 0, 1.0, self.slope).astype(out.dtype),)
 
+    def forward_code(self, code, a):
+        return f"np.where({a} > 0, {a}, {code.number(self.slope)} * {a})"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} * np.where({a} > 0, 1.0, {code.number(self.slope)})",)
+
 
 class Sigmoid(_Unary):
     """1 / (1 + e^-a), computed without overflow; local gradient s (1 - s)."""
@@ -142,6 +194,14 @@ class Sigmoid(_Unary):
     def backward(self, grad, out, a):
         return (grad * out * (1 - out),)
 
+    def forward_code(self, code, a):
+        if code.scalar:  # math.exp overflows (and falls back to NumPy) where NumPy's would
+            return f"1.0 / (1.0 + np.exp(-{a}))"
+        return f"np.exp(-np.logaddexp(0, -{a}))"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} * {out} * (1 - {out})",)
+
 
 class Tanh(_Unary):
     """tanh a; local gradient 1 - t^2."""
@@ -154,9 +214,17 @@ class Tanh(_Unary):
     def backward(self, grad, out, a):
         return (grad * (1 - out * out),)
 
+    def forward_code(self, code, a):
+        return f"np.tanh({a})"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} * (1 - {out} * {out})",)
+
 
 class _Router(Gate):
     complex_step = True
+    pattern = "router"
+    _win: ClassVar[str]
 
     def kinks(self, a, b):
         return np.asarray(a - b)
@@ -168,14 +236,22 @@ class _Router(Gate):
         to_a = self._wins(a, b) + 0.5 * (a == b)
         return grad * to_a, grad * (1 - to_a)
 
+    def backward_code(self, code, grad, out, a, b):
+        to_a = f"(({a} {self._win} {b}) + 0.5 * ({a} == {b}))"
+        return code.sum_to(f"{grad} * {to_a}", 0), code.sum_to(f"{grad} * (1 - {to_a})", 1)
+
 
 class Max(_Router):
     """Elementwise maximum: routes the upstream to the larger input; a tie splits it."""
 
     op = "max"
+    _win = ">"
 
     def forward(self, a, b):
         return np.maximum(a, b)
+
+    def forward_code(self, code, a, b):
+        return f"np.maximum({a}, {b})"
 
     @staticmethod
     def _wins(a, b):
@@ -186,9 +262,13 @@ class Min(_Router):
     """Elementwise minimum: routes the upstream to the smaller input; a tie splits it."""
 
     op = "min"
+    _win = "<"
 
     def forward(self, a, b):
         return np.minimum(a, b)
+
+    def forward_code(self, code, a, b):
+        return f"np.minimum({a}, {b})"
 
     @staticmethod
     def _wins(a, b):

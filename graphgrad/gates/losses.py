@@ -33,6 +33,12 @@ class Softmax(_AlongAxis):
     def backward(self, grad, out, a):
         return (out * (grad - np.sum(grad * out, axis=self.axis, keepdims=True)),)
 
+    def forward_code(self, code, a):
+        return f"{code.helper('_softmax', SOFTMAX)}({a}, {self.axis})"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{out} * ({grad} - np.sum({grad} * {out}, axis={self.axis}, keepdims=True))",)
+
 
 class LogSoftmax(_AlongAxis):
     """a - log sum e^a along ``axis``, computed stably."""
@@ -45,6 +51,12 @@ class LogSoftmax(_AlongAxis):
 
     def backward(self, grad, out, a):
         return (grad - np.exp(out) * np.sum(grad, axis=self.axis, keepdims=True),)
+
+    def forward_code(self, code, a):
+        return f"{code.helper('_log_softmax', LOG_SOFTMAX)}({a}, {self.axis})"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} - np.exp({out}) * np.sum({grad}, axis={self.axis}, keepdims=True)",)
 
 
 class _ClassificationLoss(Gate):
@@ -103,6 +115,14 @@ class CrossEntropy(_ClassificationLoss):
         d[np.arange(len(y)), y] -= 1
         return (grad * d.reshape(scores.shape) / len(y), None)
 
+    def forward_code(self, code, scores, labels):
+        code.helper("_log_softmax", LOG_SOFTMAX)
+        return f"{code.helper('_cross_entropy', _CROSS_ENTROPY)}({scores}, {labels})"
+
+    def backward_code(self, code, grad, out, scores, labels):
+        code.helper("_softmax", SOFTMAX)
+        return f"{code.helper('_cross_entropy_grad', _CROSS_ENTROPY_GRAD)}({grad}, {scores}, {labels})", None
+
 
 class SvmLoss(_ClassificationLoss):
     """Multiclass hinge: mean over samples of sum_{j != y} max(0, s_j - s_y + margin)."""
@@ -133,6 +153,16 @@ class SvmLoss(_ClassificationLoss):
         active[np.arange(len(y)), y] = -active.sum(axis=1)
         return (grad * active.reshape(scores.shape) / len(y), None)
 
+    def forward_code(self, code, scores, labels):
+        code.helper("_svm_margins", _SVM_MARGINS)
+        loss = code.helper("_svm_loss", _SVM_LOSS)
+        return f"{loss}({scores}, {labels}, {code.number(self.margin)})"
+
+    def backward_code(self, code, grad, out, scores, labels):
+        code.helper("_svm_margins", _SVM_MARGINS)
+        loss_grad = code.helper("_svm_loss_grad", _SVM_LOSS_GRAD)
+        return f"{loss_grad}({grad}, {scores}, {labels}, {code.number(self.margin)})", None
+
 
 class L2(Gate):
     """Sum of squares, the regulariser R(W); local gradient 2a."""
@@ -153,5 +183,54 @@ class L2(Gate):
     def backward(self, grad, out, a):
         return (grad * 2 * a,)
 
+    def forward_code(self, code, a):
+        return f"np.sum({a} * {a})"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"{grad} * 2 * {a}",)
+
+
+SOFTMAX = """
+def _softmax(a, axis):
+    e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+"""
+LOG_SOFTMAX = """
+def _log_softmax(a, axis):
+    shifted = a - np.max(a, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+"""
+_CROSS_ENTROPY = """
+def _cross_entropy(s, y):
+    s2, y1 = np.atleast_2d(s), np.atleast_1d(y)
+    return -np.mean(_log_softmax(s2, 1)[np.arange(len(y1)), y1])
+"""
+_CROSS_ENTROPY_GRAD = """
+def _cross_entropy_grad(g, s, y):
+    s2, y1 = np.atleast_2d(s), np.atleast_1d(y)
+    d = _softmax(s2, 1)
+    d[np.arange(len(y1)), y1] -= 1
+    return g * d.reshape(s.shape) / len(y1)
+"""
+_SVM_MARGINS = """
+def _svm_margins(s, y, margin):
+    s2, y1 = np.atleast_2d(s), np.atleast_1d(y)
+    rows = np.arange(len(y1))
+    m = s2 - s2[rows, y1][:, None] + margin
+    m[rows, y1] = 0
+    return m, rows, y1
+"""
+_SVM_LOSS = """
+def _svm_loss(s, y, margin):
+    m, rows, y1 = _svm_margins(s, y, margin)
+    return np.maximum(m, 0).sum() / len(y1)
+"""
+_SVM_LOSS_GRAD = """
+def _svm_loss_grad(g, s, y, margin):
+    m, rows, y1 = _svm_margins(s, y, margin)
+    active = (m > 0).astype(m.dtype)
+    active[rows, y1] = -active.sum(axis=1)
+    return g * active.reshape(s.shape) / len(y1)
+"""
 
 GATES: list[type[Gate]] = [Softmax, LogSoftmax, CrossEntropy, SvmLoss, L2]

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..gate import Gate, Shape
+from ..gate import Code, Gate, Shape
 
 
 def normalize_axes(axis: int | list[int] | None, ndim: int) -> tuple[int, ...]:
@@ -45,6 +45,21 @@ class _Reduce(Gate):
             grad = np.expand_dims(grad, axes)
         return np.broadcast_to(grad, a.shape)
 
+    def _forward_code(self, code: Code, function: str, a: str) -> str:
+        axes = normalize_axes(self.axis, len(code.shapes[0]))
+        return f"np.{function}({a}, axis={axes}, keepdims={self.keepdims})"
+
+    def _spread_code(self, code: Code, grad: str, a: str, *, mean: bool) -> str:
+        if code.scalar:
+            return grad
+        shape = code.shapes[0]
+        axes = normalize_axes(self.axis, len(shape))
+        spread = grad if self.keepdims else f"np.expand_dims({grad}, {axes})"
+        expr = f"np.broadcast_to({spread}, {a}.shape)"
+        if mean:
+            expr += f" / {math.prod(shape[i] for i in axes)}"
+        return expr
+
 
 class Sum(_Reduce):
     """Sum over ``axis`` (all axes by default)."""
@@ -56,6 +71,12 @@ class Sum(_Reduce):
 
     def backward(self, grad, out, a):
         return (self._spread(grad, a),)
+
+    def forward_code(self, code, a):
+        return self._forward_code(code, "sum", a)
+
+    def backward_code(self, code, grad, out, a):
+        return (self._spread_code(code, grad, a, mean=False),)
 
 
 class Mean(_Reduce):
@@ -69,6 +90,12 @@ class Mean(_Reduce):
     def backward(self, grad, out, a):
         count = math.prod(a.shape[i] for i in normalize_axes(self.axis, a.ndim))
         return (self._spread(grad, a) / count,)
+
+    def forward_code(self, code, a):
+        return self._forward_code(code, "mean", a)
+
+    def backward_code(self, code, grad, out, a):
+        return (self._spread_code(code, grad, a, mean=True),)
 
 
 GATES: list[type[Gate]] = [Sum, Mean]

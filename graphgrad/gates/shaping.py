@@ -7,7 +7,7 @@ import math
 import numpy as np
 from pydantic import Field
 
-from ..gate import Gate, Shape, broadcast, sum_to
+from ..gate import SUM_TO, Gate, Shape, broadcast, sum_to
 
 
 class Matmul(Gate):
@@ -49,6 +49,39 @@ class Matmul(Gate):
         gb = sum_to(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
         return ga, gb
 
+    def forward_code(self, code, a, b):
+        return f"np.matmul({a}, {b})"
+
+    def backward_code(self, code, grad, out, a, b):
+        code.helper("_sum_to", SUM_TO)
+        code.helper("_matmul_2d", _MATMUL_2D)
+        grad_a = code.helper("_matmul_grad_a", _MATMUL_GRAD_A)
+        grad_b = code.helper("_matmul_grad_b", _MATMUL_GRAD_B)
+        return f"{grad_a}({grad}, {a}, {b})", f"{grad_b}({grad}, {a}, {b})"
+
+
+_MATMUL_2D = '''
+def _matmul_2d(g, a, b):
+    """a and b as matrices and g to match: numpy.matmul's treatment of vectors."""
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    if a.ndim == 1:
+        g = np.expand_dims(g, -2 if b.ndim > 1 else -1)
+    if b.ndim == 1:
+        g = np.expand_dims(g, -1)
+    return g, a2, b2
+'''
+_MATMUL_GRAD_A = """
+def _matmul_grad_a(g, a, b):
+    g2, a2, b2 = _matmul_2d(g, a, b)
+    return _sum_to(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+"""
+_MATMUL_GRAD_B = """
+def _matmul_grad_b(g, a, b):
+    g2, a2, b2 = _matmul_2d(g, a, b)
+    return _sum_to(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
+"""
+
 
 class Transpose(Gate):
     """Permute axes; without ``axes``, reverse them all."""
@@ -74,6 +107,13 @@ class Transpose(Gate):
 
     def backward(self, grad, out, a):
         return (np.transpose(grad, np.argsort(self._perm(a.ndim))),)
+
+    def forward_code(self, code, a):
+        return f"np.transpose({a}, {self._perm(len(code.shapes[0]))})"
+
+    def backward_code(self, code, grad, out, a):
+        inverse = [int(i) for i in np.argsort(self._perm(len(code.shapes[0])))]
+        return (f"np.transpose({grad}, {inverse})",)
 
 
 class Reshape(Gate):
@@ -102,6 +142,12 @@ class Reshape(Gate):
 
     def backward(self, grad, out, a):
         return (np.reshape(grad, a.shape),)
+
+    def forward_code(self, code, a):
+        return f"np.reshape({a}, {[int(n) for n in self.target]})"
+
+    def backward_code(self, code, grad, out, a):
+        return (f"np.reshape({grad}, {a}.shape)",)
 
 
 GATES: list[type[Gate]] = [Matmul, Transpose, Reshape]
