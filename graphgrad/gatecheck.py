@@ -164,8 +164,9 @@ def candidate_shapes(gate: Gate, arity: int, rng: np.random.Generator | None = N
     """Input shapes the gate accepts, for any arity: tuples from ``SHAPE_POOL`` (scalars,
     vectors, matrices, broadcasting ones), every combination for up to three inputs and a
     seeded sample beyond, kept where the gate's ``shape`` rule (or, without one, its
-    forward) accepts them. Sets that broadcast (unequal shapes) come first, as the bugs
-    hide there; at most ``SHAPE_SETS``."""
+    forward) accepts them. Sets where each input in turn is broadcast (as a scalar, and
+    along a stretched axis) come first, as the bugs hide there; then other unequal sets,
+    then equal ones: at most ``SHAPE_SETS``, or two more than the broadcasting ones."""
     rng = rng or np.random.default_rng(0)
     if len(SHAPE_POOL) ** arity <= SHAPE_TRIES:
         pool = list(product(SHAPE_POOL, repeat=arity))
@@ -178,22 +179,34 @@ def candidate_shapes(gate: Gate, arity: int, rng: np.random.Generator | None = N
         pool = same + drawn
     rule = has_shape_rule(gate)
     accepted: list[tuple] = []
+    outputs: list[tuple] = []
     for shapes in pool:
         if shapes in accepted:
             continue
         try:
             if rule:
-                gate.shape(*shapes)
+                out = tuple(gate.shape(*shapes))
             else:
                 with np.errstate(all="ignore"):
-                    gate.forward(*[np.ones(s) for s in shapes])
+                    out = np.shape(gate.forward(*[np.ones(s) for s in shapes]))
         except Exception:
             continue
         accepted.append(shapes)
-    mixed = [s for s in accepted if len(set(s)) > 1]
-    plain = [s for s in accepted if len(set(s)) <= 1]
-    picked = (mixed[: SHAPE_SETS - 2] + plain)[:SHAPE_SETS] if mixed else plain[:SHAPE_SETS]
-    return picked
+        outputs.append(out)
+    # Every input position broadcast at least once (a scalar, then a stretched axis), so a
+    # backward that forgets to sum one particular input's gradient is seen.
+    picked: list[tuple] = []
+    for i in range(arity):
+        for kind in (lambda s: s == (), lambda s: s != () and 1 in s):
+            for shapes, out in zip(accepted, outputs, strict=True):
+                if shapes[i] != out and kind(shapes[i]) and shapes not in picked:
+                    picked.append(shapes)
+                    break
+    rest = [s for s in accepted if len(set(s)) > 1 and s not in picked] + [
+        s for s in accepted if len(set(s)) <= 1
+    ]
+    limit = max(SHAPE_SETS, len(picked) + 2)
+    return (picked + [s for s in rest if s not in picked])[:limit]
 
 
 def attribute_sets(

@@ -177,3 +177,33 @@ def test_graph_check_with_a_checker_and_a_wrong_gate(checker):
     assert report.status == "failed"
     assert report.checks[0].numeric == pytest.approx(2.0, rel=1e-6)
     assert [b.node for b in report.blame] == ["f"]
+
+
+class MulMeansSecond(graphgrad.Gate):
+    """a * b whose backward averages b's gradient over broadcast axes (a mean where the
+    sum is due): right whenever b has the output's shape, wrong only where b broadcasts."""
+
+    op = "mul_means_second"
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, grad, out, a, b):
+        gb = grad * a
+        while gb.ndim > np.ndim(b):
+            gb = gb.mean(axis=0)
+        for axis, n in enumerate(np.shape(b)):
+            if n == 1 and gb.shape[axis] != 1:
+                gb = gb.mean(axis=axis, keepdims=True)
+        return grad * b, gb
+
+    def shape(self, a, b):
+        return graphgrad.gate.broadcast(a, b)
+
+
+def test_a_broadcasting_bug_in_the_second_input_alone_is_found():
+    shapes = candidate_shapes(MulMeansSecond(), 2)
+    assert any(s[1] != graphgrad.gate.broadcast(*s) for s in shapes), shapes
+    report = graphgrad.check_gate(MulMeansSecond)
+    assert report.status == "failed"
+    assert all("input 1" in f for f in report.failures), report.failures
