@@ -151,7 +151,10 @@ class _Pool:
                         if not slot.tasks:
                             slot.started = time.monotonic()
                         slot.tasks.append(task)
-                        slot.worker.conn.send(task)
+                        try:
+                            slot.worker.conn.send(task)
+                        except OSError:  # it died: its pipe reads EOF below and _receive says why
+                            break
                 busy = [s for s in slots if s.tasks]
                 if not busy:
                     return failed

@@ -45,13 +45,16 @@ class Objective(Protocol):
 
     After each call, ``last_kink`` names the first kinked gate whose kink lies between
     the unperturbed point and the point just evaluated (or None), and ``last_edge``
-    says whether the point crossed the end of a gate's domain (``Gate.edges``).
+    how far the point moved toward the end of a gate's domain (``Gate.edges``), as a
+    share of the distance (1 or more: it reached or crossed it). ``at_kink`` says
+    whether a gate sits exactly at a kink at the unperturbed point.
     """
 
     complex_ok: bool
     complex_refusal: str
     last_kink: tuple[str, str, tuple[int, ...]] | None
-    last_edge: bool
+    last_edge: float
+    at_kink: bool
 
     def __call__(self, x: np.ndarray) -> float | complex: ...
 
@@ -172,15 +175,7 @@ class Checker(BaseModel):
         worst = int(np.argmax(ranked))
         max_err = float(err[worst]) if not np.isnan(err[worst]) else float("inf")
         if inconclusive:
-            assert noise is not None
-            count, floor = int(unresolved.sum()), float(np.max(np.asarray(noise).ravel()[unresolved]))
-            extra = (
-                f"inconclusive: for {count} element(s) rounding in the output hides differences "
-                f"up to {floor:.3g}, too coarse for rtol {rtol:g}; to resolve it, take a large "
-                "constant out of the output (a smaller offset), or check with --checker richardson "
-                "(larger steps, extrapolated) or complex_step (no rounding)"
-            )
-            note = f"{note}; {extra}" if note else extra
+            note = self._unresolved_note(note, np.asarray(noise).ravel()[unresolved], rtol)
         index = index_map[worst] if index_map is not None else ()
         return Verdict(
             input,
@@ -195,6 +190,25 @@ class Checker(BaseModel):
             note,
             inconclusive,
         )
+
+    def _unresolved_note(self, note: str | None, bounds: np.ndarray, rtol: float) -> str | None:
+        """What the rounding hid and what would resolve it (elements at a domain edge,
+        with no bound at all, are already said by the checker's own note)."""
+        finite = bounds[np.isfinite(bounds)]
+        if not finite.size:
+            return note
+        others = [c for c in ("richardson", "complex_step") if c != self.name]
+        how = {
+            "richardson": "richardson (larger steps, extrapolated)",
+            "complex_step": "complex_step (no rounding)",
+        }
+        extra = (
+            f"inconclusive: for {finite.size} element(s) rounding in the output hides differences "
+            f"up to {float(finite.max()):.3g}, too coarse for rtol {rtol:g}; to resolve it, take a large "
+            "constant out of the output (a smaller offset), or check with --checker "
+            + " or ".join(how[c] for c in others)
+        )
+        return f"{note}; {extra}" if note else extra
 
     def unresolved(
         self, analytic: np.ndarray, numeric: np.ndarray, noise: np.ndarray, dtype: np.dtype
@@ -246,12 +260,15 @@ def rounding_noise(f_values: float, step: float, dtype: np.dtype) -> float:
     return NOISE_FACTOR * eps * abs(f_values) / abs(step)
 
 
-def within_one_sided(analytic: float, f0: float, f_plus: float, f_minus: float, h: float, tol: float) -> bool:
-    """At a kink, an analytic value between the one-sided differences is a valid subgradient."""
+def within_one_sided(
+    analytic: float, f0: float, f_plus: float, f_minus: float, h: float, tol: float, atol: float = 1e-8
+) -> bool:
+    """At a kink, an analytic value between the one-sided differences is a valid subgradient
+    (with a slack relative to them, and ``atol`` for one-sided slopes of zero)."""
     right = (f_plus - f0) / h
     left = (f0 - f_minus) / h
     lo, hi = min(left, right), max(left, right)
-    slack = tol * max(abs(lo), abs(hi), 1.0)
+    slack = tol * max(abs(lo), abs(hi)) + atol
     return lo - slack <= analytic <= hi + slack
 
 

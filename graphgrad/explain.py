@@ -58,10 +58,18 @@ def explain_rows(flow: Flow, *, only: str | None = None, full: bool = False) -> 
         parts = flow.into(name)
         total = sum(np.asarray(p.downstream) for p in parts)
         pieces = " + ".join(fmt(p.downstream, full) for p in parts)
-        rows.append(Row(
-            name, "copy", fmt(values[name], full), pieces, name, "1 each",
-            fmt(total, full), "adder",
-        ))
+        rows.append(
+            Row(
+                name,
+                "copy",
+                fmt(values[name], full),
+                pieces,
+                name,
+                "1 each",
+                fmt(total, full),
+                "adder",
+            )
+        )
     return rows
 
 

@@ -25,12 +25,14 @@ class _Meanings(dict):
         return "a pattern its gate declares (see the gate's documentation)"
 
 
-MEANING = _Meanings({
-    "distributor": "passes the upstream gradient unchanged to every input (add)",
-    "swap multiplier": "gives each input the other input times the upstream (mul)",
-    "router": "sends the whole upstream to the winning input, a tie splits it (max, min)",
-    "adder": "a value used several times gets the sum of the gradients of its uses",
-})
+MEANING = _Meanings(
+    {
+        "distributor": "passes the upstream gradient unchanged to every input (add)",
+        "swap multiplier": "gives each input the other input times the upstream (mul)",
+        "router": "sends the whole upstream to the winning input, a tie splits it (max, min)",
+        "adder": "a value used several times gets the sum of the gradients of its uses",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +89,18 @@ def gradient_flow(graph: Graph, result: Result | None = None) -> Flow:
             if not isinstance(arg, str):
                 continue
             wants = plan.requires_grad[plan.slot[arg]]
-            edges.append(Edge(
-                arg, step.name, k, node.op, values[arg], upstream,
-                _fit(local[k], args[k]) if wants else None,
-                _fit(down[k], args[k]) if wants else None,
-            ))
+            edges.append(
+                Edge(
+                    arg,
+                    step.name,
+                    k,
+                    node.op,
+                    values[arg],
+                    upstream,
+                    _fit(local[k], args[k]) if wants else None,
+                    _fit(down[k], args[k]) if wants else None,
+                )
+            )
     return Flow(graph, result, edges)
 
 

@@ -121,8 +121,9 @@ def check_step(
 class GateCheck:
     """``gates --check`` for one gate type: how many cases ran and the worst of them.
 
-    ``status`` is passed, failed or skipped (a gate that could not be built or run on
-    any input: skipped is not failed, as in pytest)."""
+    ``status`` is passed, failed, inconclusive (rounding hid the answer: not passed) or
+    skipped (a gate that could not be built or run on any input: skipped is not failed,
+    as in pytest)."""
 
     op: str
     plugin: str
@@ -131,14 +132,17 @@ class GateCheck:
     worst: float
     skipped: str | None = None
     attribute_sets: list[dict[str, Any]] = field(default_factory=list)
+    inconclusive: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return not self.failures and self.skipped is None
+        return not self.failures and not self.inconclusive and self.skipped is None
 
     @property
     def status(self) -> str:
-        return "failed" if self.failures else "skipped" if self.skipped else "passed"
+        if self.failures:
+            return "failed"
+        return "inconclusive" if self.inconclusive else "skipped" if self.skipped else "passed"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +153,7 @@ class GateCheck:
             "passed": self.passed,
             "worst_rel_error": self.worst,
             "failures": self.failures,
+            "inconclusive": self.inconclusive,
             "skipped": self.skipped,
             "attribute_sets": self.attribute_sets,
         }
@@ -292,14 +297,15 @@ def check_gate(
     rng = np.random.default_rng(seed)
     if isinstance(gate, type):
         sets = attributes if attributes is not None else attribute_sets(cls, rng)
-        built = []
+        built, refused = [], []
         for attrs in sets:
             try:
                 built.append((attrs, cls.model_validate(attrs)))
             except Exception as exc:
-                if attributes is not None or attrs in cls.examples:
-                    result.skipped = f"cannot build it from {attrs}: {exc}; set `examples` on the class"
-                    return result
+                refused.append(f"cannot build it from {attrs}: {exc}".replace("\n", " "))
+        if not built:
+            result.skipped = f"{refused[0]}; set `examples` on the class"
+            return result
     else:
         built = [(attributes_of(gate), gate)]
     arity_ = arity(cls)
@@ -321,6 +327,18 @@ def check_gate(
                     continue
             if out.dtype.kind != "f" or not np.isfinite(out).all():
                 continue
+            if has_shape_rule(instance):
+                try:
+                    said = tuple(instance.shape(*[a.shape for a in args]))
+                except Exception as exc:
+                    said = f"an error ({exc})"
+                if said != out.shape:
+                    shapes = [list(a.shape) for a in args]
+                    result.failures.append(
+                        f"{attrs or ''} on shapes {shapes} forward gives shape {list(out.shape)}, "
+                        f"its shape rule says {list(said) if isinstance(said, tuple) else said}".strip()
+                    )
+                    continue
             step = Step(cls.op, cls.op, instance, instance.forward, instance.backward, (), 0, 0)
             upstream = rng.normal(size=out.shape)
             names = [f"input {i} {list(a.shape)}" for i, a in enumerate(args)]
@@ -331,6 +349,8 @@ def check_gate(
                     result.worst = max(result.worst, v.max_rel_error)
                 if v.status == "failed":
                     result.failures.append(f"{attrs or ''} {_describe(v)}".strip())
+                elif v.inconclusive:
+                    result.inconclusive.append(f"{attrs or ''} {_describe(v)}".strip())
         if ran:
             result.attribute_sets.append(attrs)
     if result.cases == 0 and not result.failures:

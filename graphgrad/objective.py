@@ -44,12 +44,25 @@ def _edge_base(gate: Gate, args: list) -> np.ndarray | None:
     return None if e is None else np.real(np.asarray(e)).copy()
 
 
-def _edge_crossed(gate: Gate, base: np.ndarray | None, args: list) -> bool:
-    """Whether the perturbation reached or crossed the end of the gate's domain."""
+def _edge_ratio(gate: Gate, base: np.ndarray | None, args: list) -> float:
+    """How far the perturbation moved toward the end of the gate's domain, as a share of
+    the distance: max |e' - e| / |e| over the edge values e (1 or more: it reached or
+    crossed the edge). 0 for a gate without edges; inf where e is already 0."""
     if base is None:
-        return False
+        return 0.0
     new = np.real(np.asarray(gate.edges(*args)))
-    return bool(np.any((np.sign(new) != np.sign(base)) | (new == 0)))
+    moved = np.abs(new - base)
+    if not moved.any():
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(moved > 0, moved / np.abs(base), 0.0)
+    crossed = (np.sign(new) != np.sign(base)) & (base != 0)
+    worst = float(np.max(share)) if share.size else 0.0
+    return max(worst, 1.0) if crossed.any() else worst
+
+
+def _at_kink(base: np.ndarray | None) -> bool:
+    return base is not None and bool(np.any(base == 0))
 
 
 def widened(a: np.ndarray) -> np.ndarray:
@@ -81,9 +94,11 @@ class GraphObjective:
             if reached.intersection(step.ins):
                 reached.add(step.out)
                 self.steps.append(step)
-        self.kink_base = {s.out: _kink_base(s.gate, [values[i] for i in s.ins]) for s in self.steps}
-        self.edge_base = {s.out: _edge_base(s.gate, [values[i] for i in s.ins]) for s in self.steps}
+        wide = self.values  # kinks and edges compared in the precision the points are evaluated in
+        self.kink_base = {s.out: _kink_base(s.gate, [wide[i] for i in s.ins]) for s in self.steps}
+        self.edge_base = {s.out: _edge_base(s.gate, [wide[i] for i in s.ins]) for s in self.steps}
         self.has_edges = any(e is not None for e in self.edge_base.values())
+        self.at_kink = any(_at_kink(b) for b in self.kink_base.values())
         refusing = [s for s in self.steps if not type(s.gate).complex_step]
         self.complex_ok = not refusing
         self.complex_refusal = (
@@ -93,16 +108,17 @@ class GraphObjective:
             else ""
         )
         self.last_kink: KinkHit | None = None
-        self.last_edge = False
+        self.last_edge = 0.0
 
     def __call__(self, x: np.ndarray) -> float | complex:
         values = list(self.values)
         values[self.slot] = widened(x)
-        kink, edge = None, False
+        kink, edge = None, 0.0
         with np.errstate(all="ignore"):
             for step in self.steps:
                 args = [values[i] for i in step.ins]
-                edge = edge or _edge_crossed(step.gate, self.edge_base[step.out], args)
+                if self.edge_base[step.out] is not None:
+                    edge = max(edge, _edge_ratio(step.gate, self.edge_base[step.out], args))
                 values[step.out] = np.asarray(step.forward(*args))
                 if kink is None:
                     kink = crossed(step.gate, self.kink_base[step.out], args, step.name, step.op)
@@ -124,18 +140,19 @@ class GateObjective:
         self.kink_base = _kink_base(step.gate, args)
         self.edge_base = _edge_base(step.gate, args)
         self.has_edges = self.edge_base is not None
+        self.at_kink = _at_kink(self.kink_base)
         self.upstream64 = np.asarray(upstream, dtype=np.float64)
         self.complex_ok = type(step.gate).complex_step
         self.complex_refusal = "" if self.complex_ok else f"gate {step.op} does not accept complex inputs"
         self.last_kink: KinkHit | None = None
-        self.last_edge = False
+        self.last_edge = 0.0
 
     def __call__(self, x: np.ndarray) -> float | complex:
         """Summed in float64 whatever the gate's dtype: a float32 gate's own rounding is
         its business, the objective's sum must not add to it."""
         args = list(self.args)
         args[self.k] = widened(x)
-        self.last_edge = _edge_crossed(self.step.gate, self.edge_base, args)
+        self.last_edge = _edge_ratio(self.step.gate, self.edge_base, args)
         with np.errstate(all="ignore"):
             total = np.sum(self.upstream64 * self.step.forward(*args))
         self.last_kink = crossed(self.step.gate, self.kink_base, args, self.step.name, self.step.op)

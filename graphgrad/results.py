@@ -56,9 +56,13 @@ def results_document(result: Result, *, name: str, file: str, for_json: bool) ->
         return {k: _array(v, for_json=for_json) for k, v in d.items()}
 
     return {
-        FORMAT: 1, "file": file, "name": name, "output": result.output,
+        FORMAT: 1,
+        "file": file,
+        "name": name,
+        "output": result.output,
         "value": _array(result.value, for_json=for_json),
-        "grads": arrays(result.grads), "values": arrays(result.values),
+        "grads": arrays(result.grads),
+        "values": arrays(result.values),
         "node_grads": arrays(result.node_grads),
     }
 
@@ -97,8 +101,11 @@ def load_results(path: str | Path) -> Result:
         return {k: _from(v) for k, v in d.items()}
 
     return Result(
-        output=doc["output"], value=_from(doc["value"]), grads=arrays(doc["grads"]),
-        values=arrays(doc["values"]), node_grads=arrays(doc["node_grads"]),
+        output=doc["output"],
+        value=_from(doc["value"]),
+        grads=arrays(doc["grads"]),
+        values=arrays(doc["values"]),
+        node_grads=arrays(doc["node_grads"]),
     )
 
 

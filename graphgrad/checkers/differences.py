@@ -12,8 +12,10 @@ from ..checker import Checker, Kink, Objective, Verdict, relative_error, roundin
 
 SHRINKS = 3
 EDGE_SHRINKS = 40
-EDGE_MARGIN = 1e-4
+EDGE_SHARE = 2e-4
 REFINE = (100.0, 1000.0)
+REFINE_CAP = 1e-3
+CONFIRM = 32
 
 
 def base_step(h: float, x: float) -> float:
@@ -22,7 +24,13 @@ def base_step(h: float, x: float) -> float:
     return h * max(1.0, abs(x)) if np.isfinite(x) else h
 
 
-CONFIRM = 32
+def edge_shrink(step: float, share: float, limit: float) -> float:
+    """The next step after one that moved ``share`` of the way to a domain edge: scaled
+    so that the share falls to half the ``limit`` (it grows linearly with the step), or a
+    tenth when the share is unknown (a non-finite value)."""
+    if np.isfinite(share) and share > 0:
+        return step * min(0.1, 0.5 * limit / share)
+    return step / 10
 
 
 def judge(checker: Checker, analytic: float, numeric: float, noise: float, dtype) -> str:
@@ -49,70 +57,77 @@ def refine_order(checker: Checker, analytic, numeric, noise, skip, dtype) -> lis
 class _Elementwise(Checker):
     """Shared loop: perturb one element at a time on a working copy, then restore it.
 
-    Per element: the step is scaled by |x|; a step that reaches the end of a gate's
-    domain (``Gate.edges``, or a non-finite value) shrinks by tens until it does not,
-    then by a further thousand; a step that crosses a kink shrinks by tens up to
-    ``SHRINKS`` times, then the element is judged against its one-sided differences.
-    An element whose estimate rounding leaves unresolved is estimated again with
-    Richardson's extrapolation at steps 100 and 1,000 times larger (as far from every
-    kink and edge); what stays unresolved makes the verdict inconclusive.
+    Per element: the step is scaled by |x|. A step that moves a gate's edge value
+    (``Gate.edges``) by more than ``edge_share`` of its distance from the end of the
+    domain, or gives a non-finite value, shrinks until it does not (the truncation error
+    near a pole or a log grows with the step over the distance); an element whose step
+    cannot get there is unresolved, never failed. A step that crosses a kink shrinks by
+    tens up to ``SHRINKS`` times, then the element is judged against its one-sided
+    differences. An element whose estimate rounding leaves unresolved, and each of the
+    worst failing ones, is estimated again with Richardson's extrapolation at steps 100
+    and 1,000 times larger, up to ``REFINE_CAP`` x max(1, |x|) and never near a kink or
+    an edge; what stays unresolved makes the verdict inconclusive.
     """
 
-    edge_margin: ClassVar[float] = EDGE_MARGIN
-    """How far below the first step that stays inside the domain the step is taken: the
-    truncation error near a pole or a log grows as (h / distance)^2 for central
-    differences, (h / distance) for forward ones."""
+    edge_share: ClassVar[float] = EDGE_SHARE
+    """How close a step may come to a domain edge, as a share of the distance: central
+    differences lose about 2 share^2 to truncation near a pole of order 2 (1/x^2), less
+    near a log; forward ones about 1.5 share."""
 
     def indices(self, x: np.ndarray) -> Sequence[tuple[int, ...]]:
         return list(np.ndindex(x.shape))
+
+    def noise(self, magnitude: float, step: float, dtype: np.dtype) -> float:
+        """The rounding bound of one estimate at ``step`` (``rounding_noise``)."""
+        return rounding_noise(magnitude, step, dtype)
 
     def check(self, f: Objective, x: np.ndarray, analytic: np.ndarray, *, input: str) -> Verdict:
         h = self.step(x.dtype)
         tol = self.tolerance(x.dtype)
         work = np.array(x, copy=True)
         indices = self.indices(x)
-        numeric = np.empty(len(indices))
-        noise = np.empty(len(indices))
-        steps = np.empty(len(indices))
-        exempt = np.zeros(len(indices), dtype=bool)
-        kinked = np.zeros(len(indices), dtype=bool)
-        edged = np.zeros(len(indices), dtype=bool)
+        n = len(indices)
+        numeric, noise, steps = np.empty(n), np.empty(n), np.empty(n)
+        exempt, near, stuck = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
         kinks: list[Kink] = []
         counter = _Counter(f)
         f0: list[float] = []
         for k, idx in enumerate(indices):
             step, first, kink = base_step(h, float(np.real(x[idx]))), None, None
             edge_shrinks = kink_shrinks = 0
-            settled = False
             while True:
                 counter.magnitude = abs(f0[0]) if f0 else 0.0  # the rounding of this estimate's points
                 estimate, kink = self.estimate(counter, work, idx, step, f0)
-                if counter.take_edge() or not np.isfinite(estimate):
+                share = counter.take_edge()
+                if share > self.edge_share or not np.isfinite(estimate):
                     if edge_shrinks < EDGE_SHRINKS:
-                        edge_shrinks, step = edge_shrinks + 1, step / 10
+                        edge_shrinks, step = edge_shrinks + 1, edge_shrink(step, share, self.edge_share)
                         continue
+                    stuck[k] = True
                     break
-                if edge_shrinks and not settled:
-                    settled, step = True, step * self.edge_margin
-                    continue
                 first = first or kink
                 if kink is None or kink_shrinks == SHRINKS:
                     break
                 kink_shrinks, step = kink_shrinks + 1, step / 10
-            numeric[k], steps[k], edged[k] = estimate, step, edge_shrinks > 0
-            noise[k] = rounding_noise(counter.magnitude, step, x.dtype)
-            if first is None:
+            numeric[k], steps[k], near[k] = estimate, step, edge_shrinks > 0
+            noise[k] = self.noise(counter.magnitude, step, x.dtype)
+            if first is None or stuck[k]:
                 continue
-            kinked[k] = True
+            near[k] = True
             kinks.append(Kink(*first, idx, one_sided=kink is not None))
             if kink is not None:
                 if not f0:
                     f0.append(float(counter(work)))
                 fp, fm, taken = _sides(counter, work, idx, step * 10)
-                exempt[k] = within_one_sided(float(analytic[idx]), f0[0], fp, fm, taken, tol)
+                exempt[k] = within_one_sided(float(analytic[idx]), f0[0], fp, fm, taken, tol, self.atol)
                 counter.take_kink()
         picked = np.array([analytic[i] for i in indices], dtype=np.float64)
-        self._refine(counter, work, indices, picked, numeric, noise, steps, kinked | edged, x.dtype)
+        self._refine(counter, work, indices, picked, numeric, noise, steps, near | stuck, x)
+        note = None
+        if stuck.any():
+            numeric = np.where(stuck, picked, numeric)  # no estimate: judged unresolved below
+            noise = np.where(stuck, np.inf, noise)
+            note = f"{int(stuck.sum())} element(s) at the edge of a gate's domain: no step stays inside it"
         return self.verdict(
             input,
             picked,
@@ -123,22 +138,28 @@ class _Elementwise(Checker):
             exempt=exempt,
             index_map=list(indices),
             noise=noise,
+            note=note,
         )
 
-    def _refine(self, counter, work, indices, picked, numeric, noise, steps, near, dtype) -> None:
+    def _refine(self, counter, work, indices, picked, numeric, noise, steps, near, x) -> None:
         """Richardson at larger steps for the elements rounding left unresolved, and for
         the worst failing ones (up to ``CONFIRM``): a real error persists at a step 100
         times larger, rounding does not (a sum of 10^5 terms is off by far more than a
-        few ulps of its value). Never for elements ``near`` a kink or a domain edge: a
-        larger step would cross it. Stops at the first failure confirmed."""
-        for k in refine_order(self, picked, numeric, noise, near & (steps > 0), dtype):
+        few ulps of its value). Never for elements ``near`` a kink or a domain edge, nor
+        past ``REFINE_CAP`` x max(1, |x|). Stops at the first failure confirmed."""
+        dtype = x.dtype
+        for k in refine_order(self, picked, numeric, noise, near | (steps <= 0), dtype):
             idx = indices[k]
+            cap = base_step(REFINE_CAP, float(np.real(x[idx])))
+            state = "unresolved"
             for factor in REFINE:
-                big = steps[k] * factor
+                big = min(steps[k] * factor, cap)
+                if big <= steps[k] * 2:
+                    break
                 counter.magnitude = 0.0
                 coarse_d = _central(counter, work, idx, big)
                 fine_d = _central(counter, work, idx, big / 2)
-                if counter.take_kink() is not None or counter.take_edge():
+                if counter.take_kink() is not None or counter.take_edge() > self.edge_share:
                     break
                 numeric[k] = (4 * fine_d - coarse_d) / 3
                 noise[k] = 3 * rounding_noise(counter.magnitude, big, dtype)
@@ -153,21 +174,24 @@ class _Elementwise(Checker):
 
 
 class _Counter:
-    """Counts evaluations and remembers the first kink crossed and any domain edge."""
+    """Counts evaluations and remembers the first kink crossed and how close any point
+    came to a domain edge."""
 
     def __init__(self, f: Objective):
         self.f = f
         self.evals = 0
         self.kink = None
-        self.edge = False
+        self.edge = 0.0
         self.magnitude = 0.0
 
     def __call__(self, x: np.ndarray) -> float:
         self.evals += 1
         value = self.f(x)
-        if not np.isfinite(value) or getattr(self.f, "last_edge", False):
-            self.edge = True  # past a domain edge: its value says nothing of f's rounding
-        else:
+        share = float(getattr(self.f, "last_edge", 0.0))
+        if not np.isfinite(value) and share < 1.0:
+            share = float("inf")  # no edge declared: the value alone says the step went too far
+        self.edge = max(self.edge, share)
+        if share < 1.0:  # past a domain edge, a value says nothing of f's rounding
             self.magnitude = max(self.magnitude, abs(value))
         if self.f.last_kink is not None and self.kink is None:
             self.kink = self.f.last_kink
@@ -177,8 +201,8 @@ class _Counter:
         kink, self.kink = self.kink, None
         return kink
 
-    def take_edge(self) -> bool:
-        edge, self.edge = self.edge, False
+    def take_edge(self) -> float:
+        edge, self.edge = self.edge, 0.0
         return edge
 
 
@@ -227,7 +251,7 @@ class Forward(_Elementwise):
     """
 
     name: ClassVar[str] = "forward"
-    edge_margin: ClassVar[float] = 1e-6
+    edge_share: ClassVar[float] = 1e-5
     default_eps: ClassVar[dict[str, float]] = {"float64": 1e-6, "float32": 3e-3}
     default_rtol: ClassVar[dict[str, float]] = {"float64": 1e-4, "float32": 5e-2}
 
@@ -236,8 +260,6 @@ class Forward(_Elementwise):
             f0.append(float(f(work)))
             f.take_kink()
         fp, hp = _at(f, work, idx, work[idx] + h)
-        if getattr(f.f, "has_edges", False):
-            _at(f, work, idx, work[idx] - h)  # the mirror point: is a domain edge within the step?
         return ((fp - f0[0]) / hp if hp else float("nan")), f.take_kink()
 
 
@@ -268,6 +290,11 @@ class Richardson(_Elementwise):
     name: ClassVar[str] = "richardson"
     default_eps: ClassVar[dict[str, float]] = {"float64": 1e-3, "float32": 5e-2}
     levels: int = Field(default=4, ge=2, le=8)
+
+    def noise(self, magnitude: float, step: float, dtype: np.dtype) -> float:
+        """The table's finest step is step / 2^(levels-1), and extrapolating weighs it by
+        about 2: rounding is that much louder than one central difference at ``step``."""
+        return 2 * rounding_noise(magnitude, step / 2 ** (self.levels - 1), dtype)
 
     def estimate(self, f, work, idx, h, f0):
         table = [_central(f, work, idx, h / 2**j) for j in range(self.levels)]

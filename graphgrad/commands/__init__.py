@@ -142,5 +142,3 @@ def graph_files(paths: tuple[str, ...]) -> list[str]:
         else:
             raise click.BadParameter(f"'{p}' does not exist", param_hint="PATHS")
     return files
-
-

@@ -61,16 +61,21 @@ def _check_gates(registry, as_json: bool) -> None:
     if as_json:
         emit(dumps(clean({"gates": [r.as_dict() for r in results]})))
     else:
-        order = {"failed": 0, "skipped": 1, "passed": 2}
+        order = {"failed": 0, "inconclusive": 1, "skipped": 2, "passed": 3}
         table = Table("op", "plugin", "cases", "worst rel. error", "verdict")
         for r in sorted(results, key=lambda r: (order[r.status], -r.worst)):
-            verdict = {"passed": "passed", "failed": "FAILED", "skipped": f"skipped: {r.skipped}"}[r.status]
+            verdict = {
+                "passed": "passed",
+                "failed": "FAILED",
+                "inconclusive": "INCONCLUSIVE",
+                "skipped": f"skipped: {r.skipped}",
+            }[r.status]
             table.add_row(r.op, r.plugin, str(r.cases), f"{r.worst:.2g}", verdict)
         console().print(table)
         for r in results:
-            for failure in r.failures:
+            for failure in r.failures + r.inconclusive:
                 click.echo(f"{r.op} ({r.plugin}): {failure.strip()}")
         n = {s: sum(r.status == s for r in results) for s in order}
-        skipped = f", {n['skipped']} skipped" if n["skipped"] else ""
-        click.echo(f"{n['passed']} passed, {n['failed']} failed{skipped}")
-    sys.exit(1 if any(r.status == "failed" for r in results) else 0)
+        extra = "".join(f", {n[s]} {s}" for s in ("inconclusive", "skipped") if n[s])
+        click.echo(f"{n['passed']} passed, {n['failed']} failed{extra}")
+    sys.exit(1 if any(r.status in ("failed", "inconclusive") for r in results) else 0)

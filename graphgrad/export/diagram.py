@@ -65,8 +65,12 @@ class DotExporter(_Picture):
     def export(self, graph) -> str:
         values, grads = self._flow(graph)
         d = graph.definition
-        lines = [f'digraph "{_q(d.name)}" {{', "  rankdir=LR;", '  node [fontname="Helvetica"];',
-                 '  edge [fontname="Helvetica", fontsize=10];']
+        lines = [
+            f'digraph "{_q(d.name)}" {{',
+            "  rankdir=LR;",
+            '  node [fontname="Helvetica"];',
+            '  edge [fontname="Helvetica", fontsize=10];',
+        ]
         for name in d.order:
             if name in d.inputs:
                 lines.append(f'  "{_q(name)}" [shape=box, style=rounded, label="{_q(name)}"];')
@@ -95,10 +99,7 @@ class DotExporter(_Picture):
         value = html.escape(short(values[source]))
         grad = grads.get(key)
         grad = html.escape(short(grad)) if grad is not None else "–"
-        return (
-            f' [label=<<font color="darkgreen">{value}</font><br/>'
-            f'<font color="red">{grad}</font>>]'
-        )
+        return f' [label=<<font color="darkgreen">{value}</font><br/><font color="red">{grad}</font>>]'
 
 
 class MermaidExporter(_Picture):
