@@ -207,3 +207,66 @@ def test_a_broadcasting_bug_in_the_second_input_alone_is_found():
     report = graphgrad.check_gate(MulMeansSecond)
     assert report.status == "failed"
     assert all("input 1" in f for f in report.failures), report.failures
+
+
+class ScaleRequired(graphgrad.Gate):
+    """alpha * a with alpha required and no examples; the backward forgets alpha."""
+
+    op = "scale_required"
+    alpha: float
+
+    def forward(self, a):
+        return self.alpha * a
+
+    def backward(self, grad, out, a):
+        return (grad,)
+
+    def shape(self, a):
+        return a
+
+
+class ShapeLie(graphgrad.Gate):
+    """Its shape rule says the input's shape; its forward sums to a scalar."""
+
+    op = "shape_lie"
+
+    def forward(self, a):
+        return np.sum(a)
+
+    def backward(self, grad, out, a):
+        return (grad * np.ones_like(a),)
+
+    def shape(self, a):
+        return a
+
+
+class OffsetWrong(graphgrad.Gate):
+    """a^2 + 1e15 with a backward of a (half the truth): rounding hides it."""
+
+    op = "offset_wrong"
+
+    def forward(self, a):
+        return a * a + 1e15
+
+    def backward(self, grad, out, a):
+        return (grad * a,)
+
+    def shape(self, a):
+        return a
+
+
+def test_a_required_attribute_without_examples_is_still_checked():
+    report = graphgrad.check_gate(ScaleRequired)
+    assert report.status == "failed", report
+    assert report.attribute_sets and all("alpha" in s for s in report.attribute_sets)
+
+
+def test_a_forward_that_contradicts_its_shape_rule_fails():
+    report = graphgrad.check_gate(ShapeLie)
+    assert report.status == "failed"
+    assert any("its shape rule says" in f for f in report.failures)
+
+
+def test_an_inconclusive_gate_is_not_passed():
+    report = graphgrad.check_gate(OffsetWrong)
+    assert report.status == "inconclusive" and not report.passed, report

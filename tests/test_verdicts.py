@@ -273,3 +273,102 @@ def test_blame_stops_at_its_time_budget():
     notes: list[str] = []
     assert blame(graph, values, notes=notes, seconds=0.0) == []
     assert notes and notes[0].startswith("blame stopped after 0 s, before node 's'")
+
+
+# Found by an adversarial pass: each was a false verdict or a crash.
+
+
+@pytest.mark.parametrize("checker", ["central", "forward", "directional", "auto"])
+@pytest.mark.parametrize(
+    ("op", "x", "truth"),
+    [
+        ("log", 1e-4, 1e4),
+        ("reciprocal", 1e-5, -1e10),
+        ("sqrt", 2e-6, 0.5 / np.sqrt(2e-6)),
+        ("log", 1e-50, 1e50),
+    ],
+)
+def test_small_values_of_a_correct_gate_pass_without_crashing(op, x, truth, checker):
+    """Below |x| = 1 the step stays 1e-6, so near a pole it must shrink with the distance
+    to the edge even when it does not cross it (the estimate at 1e-4 once had the wrong sign)."""
+    text = f"graphgrad: 1\ninputs: {{x: {x!r}}}\nnodes:\n  f: {{op: {op}, in: [x]}}\noutput: f\n"
+    report = check_graph(graphgrad.load(text), checker=checker)
+    assert report.status == "passed", report.messages()
+    assert report.checks[0].analytic == pytest.approx(truth, rel=1e-12)
+
+
+def test_a_negative_power_near_its_pole_passes():
+    text = "graphgrad: 1\ninputs: {x: 1.0e-3}\nnodes:\n  f: {op: pow, in: [x], exponent: -2.0}\noutput: f\n"
+    report = check_graph(graphgrad.load(text), checker="central")
+    assert report.status == "passed", report.messages()
+
+
+def test_at_the_edge_itself_the_verdict_is_inconclusive_and_nothing_is_blamed():
+    """x^1.5 at x = 0: no step stays inside the domain; the numbers say nothing."""
+    text = "graphgrad: 1\ninputs: {x: 0.0}\nnodes:\n  p: {op: pow, in: [x], exponent: 1.5}\noutput: p\n"
+    report = check_graph(graphgrad.load(text), checker="central")
+    assert report.status == "inconclusive", report.messages()
+    assert report.blame == []
+    assert "edge of a gate's domain" in report.checks[0].note
+
+
+@pytest.mark.parametrize("offset", ["1e8"])
+def test_the_advice_of_an_inconclusive_note_does_not_turn_into_a_false_fail(offset):
+    """central is inconclusive on exp(x) + 1e8 and its note suggests richardson, which must
+    then not fail the right gradient (its refinement once took steps of 0.1 and 1)."""
+    text = (
+        "graphgrad: 1\ninputs: {x: 0.5}\nnodes:\n  e: {op: exp, in: [x]}\n"
+        f"  g: {{op: add, in: [e, {offset}]}}\noutput: g\n"
+    )
+    graph = graphgrad.load(text)
+    assert check_graph(graph, checker="central").status == "inconclusive"
+    for checker in ["richardson", "complex_step"]:
+        report = check_graph(graph, checker=checker)
+        assert report.status in ("passed", "inconclusive"), (checker, report.messages())
+    assert "richardson" not in check_graph(graph, checker="richardson").checks[0].note.split("--checker")[-1]
+
+
+class FiveTimesSquare(Square):
+    op = "bug_five_times_square"
+
+    def backward(self, grad, out, a):
+        return (grad * 10 * a,)
+
+
+def test_a_float32_relu_exactly_at_zero_does_not_hide_a_wrong_gate():
+    """0.1f * 3 - 0.3f is 0 in float32 and not in float64: kinks must be compared in the
+    precision the points are evaluated in, or every element looks like it sits on a kink."""
+    plugin = types.ModuleType("five")
+    plugin.graphgrad_gates = graphgrad.hookimpl(lambda: [FiveTimesSquare])
+    text = """graphgrad: 1
+dtype: float32
+inputs: {x: [0.1, 0.7], y: {value: [0.3, 5.0], grad: false}}
+nodes:
+  b: {op: bug_five_times_square, in: [x]}
+  bs: {op: mul, in: [b, 0.001]}
+  m: {op: mul, in: [x, 3.0]}
+  d: {op: sub, in: [m, y]}
+  r: {op: relu, in: [d]}
+  t: {op: add, in: [bs, r]}
+  f: {op: sum, in: [t]}
+output: f
+"""
+    report = check_graph(graphgrad.load(text, plugins=[plugin]))
+    assert report.status == "failed", report.messages()
+    assert [b.node for b in report.blame] == ["b"]
+
+
+@pytest.mark.parametrize("checker", ["complex_step", "central"])
+def test_complex_step_at_a_kink_is_not_a_false_failure(checker):
+    text = "graphgrad: 1\ninputs: {x: 0.0}\nnodes:\n  r: {op: relu, in: [x]}\noutput: r\n"
+    report = check_graph(graphgrad.load(text), checker=checker)
+    assert report.status == "passed", report.messages()
+
+
+def test_directions_are_bounded():
+    text = (
+        "graphgrad: 1\ninputs: {x: [1.0, 2.0]}\nnodes:\n  f: {op: square, in: [x]}\n"
+        "output: f\ncheck: {checker: directional, directions: 1000000000}\n"
+    )
+    with pytest.raises(graphgrad.GraphFileError, match="less than or equal to 100"):
+        graphgrad.load(text)
