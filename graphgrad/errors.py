@@ -14,7 +14,22 @@ traceback and exit with code 2.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def visible(text: str) -> str:
+    r"""``text`` with control characters written as escapes: a message quotes what a file
+    holds, and a raw ESC or NUL would drive the terminal or break a JUnit XML file.
+
+    >>> visible("mu\x01l\x1b[2J")
+    'mu\\x01l\\x1b[2J'
+    """
+    return _CONTROL.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +42,7 @@ class Issue:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+        return visible(f"{self.path}:{self.line}:{self.column}: {self.message}")
 
     @property
     def exceeds_limit(self) -> bool:

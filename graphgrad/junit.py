@@ -6,6 +6,7 @@ import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from .errors import visible
 from .verify import FileReport
 from .writing import write_atomic
 
@@ -24,7 +25,7 @@ def write_junit(reports: list[FileReport], path: str | Path) -> None:
     for r in reports:
         case = ET.SubElement(suite, "testcase", classname="graphgrad", name=r.file, time=f"{r.seconds:.3f}")
         if r.status != "passed":
-            lines = r.messages()
+            lines = [visible(line) for line in r.messages()]
             tag = "error" if r.status == "error" else "failure"
             kind = r.status if r.status == "inconclusive" else tag
             element = ET.SubElement(case, tag, message=lines[0] if lines else r.status, type=kind)

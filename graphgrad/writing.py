@@ -36,6 +36,9 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, what: str = "wri
     payload = data.encode("utf-8") if isinstance(data, str) else data
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     try:
+        if _special(path):
+            _write_through(path, payload)  # a device, a FIFO, /dev/stdout: never replaced
+            return
         _replace(target, payload)
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -58,6 +61,21 @@ def _replace(target: Path, payload: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _special(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (followed through links) exists and is not a regular file."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _write_through(path: str | os.PathLike, payload: bytes) -> None:
+    """Write into a character device, a FIFO or a pipe in place: there is nothing to tear,
+    and replacing it with a regular file would break it (``-o /dev/null`` as root)."""
+    with open(path, "wb") as f:
+        _write(f, payload)
 
 
 def _create_beside(target: Path) -> tuple[int, str]:

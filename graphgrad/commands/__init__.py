@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from ..errors import GateRuntimeError, GraphFileError, GraphgradError
+from ..errors import GateRuntimeError, GraphFileError, GraphgradError, visible
 from ..source import Limits
 
 if TYPE_CHECKING:
@@ -119,15 +119,15 @@ def console() -> Console:
     """Stdout for tables: as wide as the terminal, or 160 columns when piped."""
     from rich.console import Console
 
-    out = Console(highlight=False)
+    out = Console(highlight=False, markup=False)
     if not out.is_terminal:
-        out = Console(highlight=False, width=160)
+        out = Console(highlight=False, markup=False, width=160)
     return out
 
 
 def print_issues(issues: list) -> None:
     for issue in issues:
-        click.echo(str(issue), err=True)
+        click.echo(visible(str(issue)), err=True)
 
 
 def graph_files(paths: tuple[str, ...]) -> list[str]:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from ..batch import BatchOptions, check_files
+from ..errors import visible
 from ..jsonout import clean, dumps
 from ..junit import write_junit
 from ..plugins import load_registry
@@ -72,7 +73,7 @@ def check(paths, checker, jobs, as_json, junit, timeout, executor, scheduler, pl
     if as_json:
         for r in reports:  # cli.md: with --json the messages still go to stderr, one a line
             for line in r.error or []:
-                click.echo(line, err=True)
+                click.echo(visible(line), err=True)
         emit(dumps(clean(check_document(reports))))
     else:
         _print_check(reports, counts(reports))
@@ -120,11 +121,11 @@ def _print_check(reports: list[FileReport], counts: dict[str, int]) -> None:
     for r in reports:
         if r.status == "error":
             for line in r.error or []:
-                click.echo(line, err=True)
+                click.echo(visible(line), err=True)
         elif r.status in ("failed", "inconclusive"):
             click.echo(f"{r.status.upper()} {r.file}")
             for line in r.messages():
-                click.echo(f"  {line}")
+                click.echo(f"  {visible(line)}")
         if r.unused:
             click.echo(f"info: {r.file}: not used by the output: {', '.join(r.unused)}")
         for note in r.notes:
