@@ -104,4 +104,4 @@ def serve(
         body_timeout=body_timeout,
         connection_counts=protocol.counts,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", http=protocol, timeout_keep_alive=5)
+    uvicorn.run(app, host=host, port=port, log_level="info", http=protocol, timeout_keep_alive=5)
