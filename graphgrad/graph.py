@@ -412,18 +412,32 @@ def _dag(inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> nx.DiGraph:
     dag = nx.DiGraph()
     dag.add_nodes_from(inputs)
     dag.add_nodes_from(n for n in nodes if n not in inputs)
+    dag.add_edges_from(_edges(dag, inputs, nodes))
+    return dag
+
+
+def _edges(dag: nx.DiGraph, inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> Iterator[tuple]:
+    """(argument, node, {"positions": ...}) per distinct argument name in ``dag``."""
     shared: dict[tuple[int, ...], tuple[int, ...]] = {}
     for name, node in nodes.items():
         if name in inputs:
             continue
+        args = node.args
+        names = [a for a in args if isinstance(a, str)]
+        if len(names) == len(args) and len(set(names)) == len(
+            names
+        ):  # the usual node: no repeats, no literals
+            for i, arg in enumerate(names):
+                if arg in dag:
+                    yield arg, name, {"positions": shared.setdefault((i,), (i,))}
+            continue
         positions: dict[str, tuple[int, ...]] = {}
-        for i, arg in enumerate(node.args):
+        for i, arg in enumerate(args):
             if isinstance(arg, str):
                 positions[arg] = (*positions.get(arg, ()), i)
-        dag.add_edges_from(
-            (arg, name, {"positions": shared.setdefault(p, p)}) for arg, p in positions.items() if arg in dag
-        )
-    return dag
+        for arg, p in positions.items():
+            if arg in dag:
+                yield arg, name, {"positions": shared.setdefault(p, p)}
 
 
 def _sound(dag: nx.DiGraph, inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> dict[str, NodeDef]:
