@@ -24,7 +24,7 @@ import graphgrad
 
 from .dag import scalar_dag_text
 from .floor import floor_function
-from .loading import bench_loading
+from .loading import bench_faults, bench_loading
 from .memory import memory_per_node
 from .nets import REG, numpy_floor, two_layer
 from .peers import net_peers, scalar_peers
@@ -369,6 +369,13 @@ def engine_suite(args: argparse.Namespace) -> None:
             f"{r['ratio_to_c_loader']:.2f}x",
         )
     emit(table, "loading", {"results": loading})
+    faults = bench_faults()
+    table = Table("faulty file", "refused in", "issues", "budget", "met")
+    for r in faults:
+        table.add_row(
+            r["workload"], f"{r['seconds']:.2f} s", str(r["issues"]), f"{r['budget_s']:g} s", str(r["met"])
+        )
+    emit(table, "faults", {"results": faults})
     memory = memory_per_node(args.nodes)
     emit(
         f"peak memory of loading and running {memory['nodes']} scalar nodes: "

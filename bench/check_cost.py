@@ -25,9 +25,9 @@ ELEMENTWISE = {"central": 2, "forward": 1, "richardson": 8, "complex_step": 1}
 
 
 def per_eval_seconds(graph: graphgrad.Graph, name: str, repeats: int = 20) -> float:
-    from graphgrad.verify import _run
+    from graphgrad import engine
 
-    values, _ = _run(graph.plan)
+    values = engine.run(graph.plan).values
     slot = graph.plan.slot[name]
     f = GraphObjective(graph.plan, values, slot)
     x = values[slot]

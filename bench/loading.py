@@ -1,4 +1,6 @@
-"""Loading a graph file, stage by stage, against PyYAML's C loader and json.loads."""
+"""Loading a graph file, stage by stage, against PyYAML's C loader and json.loads; and
+how long faulty and hostile files take to be refused (the tests assert what is reported,
+this measures how quickly: ``python -m bench.loading``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import time
 
 import yaml
 
+import graphgrad
+from graphgrad.errors import GraphFileError
 from graphgrad.graph import build_graph
 from graphgrad.plan import compile_plan
 from graphgrad.plugins import default_registry
@@ -43,3 +47,71 @@ def bench_loading(text: str) -> dict:
         "json_loads_us_per_node": json_s / nodes * 1e6,
         "ratio_to_c_loader": total / c_loader_s,
     }
+
+
+def _alias_bomb() -> str:
+    rows = [
+        f"{c}: &{c} [" + ", ".join([f"*{p}"] * 9 if p else ['"lol"'] * 9) + "]\n"
+        for p, c in zip([None, "a", "b", "c", "d", "e", "f", "g"], "abcdefgh", strict=True)
+    ]
+    return "graphgrad: 1\n" + "".join(rows) + "inputs: {x: 1}\nnodes: {}\noutput: x\n"
+
+
+def _faulty_files() -> dict[str, tuple[str, Limits, float]]:
+    """name -> (text, limits, budget in seconds): the cases of tests/test_bad_input.py,
+    test_bounds.py and test_json_output.py whose speed once regressed or could."""
+    chain = "".join(f"  n{i}: {{op: exp, in: [n{i + 1}]}}\n" for i in range(19_999))
+    unknown = "".join(f"  node_{i}: {{op: add, in: [x, missing_{i}]}}\n" for i in range(10_000))
+    many = "".join(f"  n{i}: {{op: exp, in: [x]}}\n" for i in range(200_000))
+    return {
+        "alias bomb": (_alias_bomb(), Limits(), 1.0),
+        "nesting 30,000 deep": (
+            "graphgrad: 1\ninputs: {x: " + "[" * 30000 + "]" * 30000 + "}\n",
+            Limits(),
+            1.0,
+        ),
+        "200,000 nodes over --max-nodes 10": (
+            "graphgrad: 1\ninputs: {x: 1}\nnodes:\n" + many + "output: n0\n",
+            Limits(max_nodes=10),
+            1.0,
+        ),
+        "10,000 unknown names": (
+            "graphgrad: 1\ninputs:\n  x: 1\nnodes:\n" + unknown + "output: node_0\n",
+            Limits(),
+            3.0,
+        ),
+        "20,000-node chain after a fault": (
+            "graphgrad: 1\ninputs: {x: 1.0}\nnodes:\n" + chain + "  n19999: {op: exp, in: [zz]}\n",
+            Limits(),
+            20.0,
+        ),
+    }
+
+
+def bench_faults() -> list[dict]:
+    """Seconds until each faulty file is refused with every issue, against its budget."""
+    rows = []
+    for name, (text, limits, budget) in _faulty_files().items():
+        start = time.perf_counter()
+        try:
+            graphgrad.load(text, limits=limits)
+        except GraphFileError as exc:
+            issues = len(exc.issues)
+        else:
+            raise AssertionError(f"{name}: loaded without an error")
+        seconds = time.perf_counter() - start
+        rows.append(
+            {
+                "workload": name,
+                "seconds": seconds,
+                "issues": issues,
+                "budget_s": budget,
+                "met": seconds < budget,
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    for row in bench_faults():
+        print(json.dumps(row))

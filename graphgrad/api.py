@@ -208,26 +208,19 @@ class Graph:
         return Graph.from_definition(changed, self.registry, self.limits, scalar=scalar)
 
     def run(self, inputs: Mapping[str, Any] | None = None) -> Result:
-        """Forward, then backward from the output seeded with ones.
+        """Forward, then backward from the output seeded with ones (``engine.run``:
+        the scalar fast path once compiled, else the NumPy plan).
 
         NumPy's floating-point warnings are silenced: a NaN or infinity is a value in
         the result (and reported by checking), not a warning on stderr.
         """
         self._count_run()
         target = self.with_inputs(inputs) if inputs else self
-        plan = target.plan
         program = target._scalar if target._scalar is not _UNSET else None
-        if program is not None:
-            try:
-                values, grads = program.run(plan.initial)
-            except (ArithmeticError, ValueError):
-                pass  # Python floats and NumPy part ways here: let NumPy decide
-            else:
-                return _scalar_result(target.definition, plan, program, values, grads)
-        with np.errstate(all="ignore"):
-            values = engine.forward(plan, list(plan.initial))
-            grads = engine.backward(plan, values)
-        return _result(target.definition, plan, values, grads)
+        done = engine.run(target.plan, program)
+        if done.program is not None:
+            return _scalar_result(target.definition, target.plan, done.program, done.values, done.grads)
+        return _result(target.definition, target.plan, done.values, done.grads)
 
     def check(self, checker: str | None = None) -> FileReport:
         """Check this graph's gradients as ``graphgrad check`` does, and return its report:

@@ -1,6 +1,8 @@
-"""Forward and backward over a compiled plan.
+"""Forward and backward over a compiled plan, and :func:`run`, the one way a graph runs.
 
-Forward visits the steps in topological order and writes each slot's value. Backward
+``run`` owns the choice between the scalar fast path (a generated function on Python
+floats, when one is given) and the NumPy plan: Graph.run, checking, explain and the tests
+all go through it. Forward visits the steps in topological order and writes each slot's value. Backward
 seeds the output with ones (or a given cotangent) and visits the steps in reverse: each
 input receives the gate's local gradient times the upstream one, and a slot read by several steps sums
 what comes back (fan-out).
@@ -9,12 +11,57 @@ what comes back (fan-out).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import GateRuntimeError
 from .gate import InputValueError, sum_to
 from .plan import Plan, Step
+
+if TYPE_CHECKING:
+    from .scalarplan import ScalarProgram
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """One forward and backward pass, per slot of the plan: ``values``, and ``grads``
+    (None where a slot has no gradient). NumPy arrays from the plan; Python floats when
+    ``program``, the scalar fast path, ran (it is None otherwise)."""
+
+    values: list
+    grads: list
+    program: ScalarProgram | None = None
+
+
+def run(plan: Plan, program: ScalarProgram | None = None, *, seed: np.ndarray | None = None) -> Pass:
+    """Forward, then backward from the output seeded with ones, or with ``seed``.
+
+    With a scalar ``program`` (``scalarplan.compile_scalar``) and no seed, the program
+    runs first; where Python floats and NumPy would part ways it raises, and the NumPy
+    plan decides. NumPy's floating-point warnings are silenced: a NaN or an infinity is
+    a value in the result (which checking reports), not a warning on stderr.
+
+    >>> import graphgrad
+    >>> g = graphgrad.load("graphgrad: 1\\ninputs: {x: 3.0}\\nnodes:\\n"
+    ...                    "  f: {op: square, in: [x]}\\noutput: f\\n")
+    >>> p = run(g.plan)
+    >>> float(p.values[g.plan.output]), float(p.grads[g.plan.slot["x"]]), p.program is None
+    (9.0, 6.0, True)
+    >>> run(g.plan, g.scalar_program).grads[g.plan.slot["x"]]
+    6.0
+    """
+    if program is not None and seed is None:
+        try:
+            values, grads = program.run(plan.initial)
+        except (ArithmeticError, ValueError):
+            pass  # Python floats and NumPy part ways here: let NumPy decide
+        else:
+            return Pass(values, grads, program)
+    with np.errstate(all="ignore"):
+        values = forward(plan, list(plan.initial))
+        return Pass(values, backward(plan, values, seed))
 
 
 def forward(plan: Plan, values: list[np.ndarray | None]) -> list[np.ndarray | None]:

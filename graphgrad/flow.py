@@ -127,7 +127,7 @@ def paths(flow: Flow, source: str, *, limit: int = 200) -> list[PathTerm]:
     graph = flow.graph
     if source not in graph.definition.inputs:
         raise GraphgradError(f"--paths: no input named '{source}'")
-    by_source: dict[str, list[Edge]] = {}
+    local: dict[tuple[str, str, int], float] = {}
     for e in flow.edges:
         if e.local is not None:
             if np.ndim(e.local) or np.ndim(e.value):
@@ -135,19 +135,17 @@ def paths(flow: Flow, source: str, *, limit: int = 200) -> list[PathTerm]:
                     f"--paths needs scalars: the edge {e.source} -> {e.target} carries shape "
                     f"{list(np.shape(e.value))}; use explain without --paths for arrays"
                 )
-            by_source.setdefault(e.source, []).append(e)
+            local[e.source, e.target, e.position] = float(e.local)
     found: list[PathTerm] = []
-    stack = [(source, [source], [])]
-    while stack:
-        name, nodes, locs = stack.pop()
-        if name == graph.output:
-            found.append(PathTerm(nodes, locs, float(np.prod(locs)) if locs else 1.0))
-            if len(found) > limit:
-                raise GraphgradError(
-                    f"--paths: more than {limit} paths from '{source}' to '{graph.output}'; "
-                    "too many to list (the gradient is their sum all the same)"
-                )
-            continue
-        for e in reversed(by_source.get(name, [])):
-            stack.append((e.target, nodes + [e.target], locs + [float(e.local)]))
+    for steps in graph.definition.paths(source):
+        if any(step not in local for step in steps):
+            continue  # through a value that carries no gradient
+        if len(found) == limit:
+            raise GraphgradError(
+                f"--paths: more than {limit} paths from '{source}' to '{graph.output}'; "
+                "too many to list (the gradient is their sum all the same)"
+            )
+        locs = [local[step] for step in steps]
+        nodes = [source, *(target for _, target, _ in steps)]
+        found.append(PathTerm(nodes, locs, float(np.prod(locs)) if locs else 1.0))
     return found

@@ -4,19 +4,20 @@ Everything that can be wrong with a graph is found here, before anything is comp
 names, references, arity, attributes, cycles, shapes (inferred through every gate) and
 the ranges of labels given as inputs (labels a node computes are known only when it
 runs: the loss checks them then). A DiGraph merges repeated edges and keeps no argument
-order, so each node's ordered arguments live on the node; edges serve order and cycle
-detection only.
+order, so each node's ordered arguments live on the node (an edge's ``positions`` say
+where its source is used); edges serve order, cycles, reachability and paths, all of
+them networkx's algorithms.
 """
 
 from __future__ import annotations
 
-import functools
+import itertools
 import math
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import networkx as nx
 import numpy as np
 from pydantic import ValidationError
 
@@ -27,9 +28,6 @@ from .inputs import InputDef, build_inputs, check_shape, to_array
 from .registry import GateType, Registry
 from .source import Document, Limits, parse
 from .spec import NAME, NONFINITE, RESERVED, GraphSpec, NodeSpec, Suggester, did_you_mean, translate
-
-if TYPE_CHECKING:
-    import networkx as nx
 
 Arg = str | np.ndarray
 
@@ -55,7 +53,12 @@ class NodeDef:
 
 @dataclass(frozen=True)
 class GraphDef:
-    """A valid graph: inputs, nodes, topological order and inferred shapes."""
+    """A valid graph: inputs, nodes, the networkx DAG over them, a topological order
+    (file order where the arguments allow it) and inferred shapes.
+
+    ``dag`` has a node per input and per node (names only: ``inputs`` and ``nodes`` hold
+    what they are), and an edge per argument name, its ``positions`` the tuple of places
+    where it is used (``mul(x, x)`` is one edge with positions (0, 1))."""
 
     name: str
     path: str
@@ -64,27 +67,41 @@ class GraphDef:
     nodes: dict[str, NodeDef]
     output: str
     order: list[str]
+    dag: nx.DiGraph
     shapes: dict[str, Shape | None] = field(default_factory=dict)
-    lines: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)  # the inputs' lines; a node's is on its NodeDef
     expected: Expected | None = None
 
-    @functools.cached_property
-    def dag(self) -> nx.DiGraph:
-        """The graph as a networkx DiGraph, an edge per argument (repeated arguments
-        listed in the edge's ``positions``). Built when first read: loading and
-        running do not need networkx, and importing it costs a third of a second."""
-        return _dag(self.inputs, self.nodes)
+    def line(self, name: str) -> int:
+        """The line of an input's or a node's name in the file."""
+        return self.lines[name] if name in self.lines else self.nodes[name].line
 
     def reaching_output(self) -> set[str]:
         """The inputs and nodes that the output depends on, itself included."""
-        seen, todo = {self.output}, [self.output]
-        while todo:
-            node = self.nodes.get(todo.pop())
-            for arg in node.args if node is not None else ():
-                if isinstance(arg, str) and arg not in seen:
-                    seen.add(arg)
-                    todo.append(arg)
-        return seen
+        return _reaching(self.dag, self.output)
+
+    def paths(self, source: str, target: str | None = None) -> Iterator[list[tuple[str, str, int]]]:
+        """Every path from ``source`` to ``target`` (the output by default), as the
+        arguments it goes through: (argument, node, position) per step. A node that uses
+        the same value twice (``mul(x, x)``) gives a path through each use, as the chain
+        rule counts them. Lazily, in depth-first order: there may be exponentially many.
+
+        >>> import graphgrad
+        >>> g = graphgrad.load("graphgrad: 1\\ninputs: {x: 2}\\nnodes:\\n"
+        ...                    "  s: {op: mul, in: [x, x]}\\n  f: {op: add, in: [s, x]}\\noutput: f\\n")
+        >>> list(g.definition.paths("x"))
+        [[('x', 's', 0), ('s', 'f', 0)], [('x', 's', 1), ('s', 'f', 0)], [('x', 'f', 1)]]
+        """
+        target = self.output if target is None else target
+        if source == target:
+            yield []
+            return
+        for nodes in nx.all_simple_paths(self.dag, source, target):
+            steps = [
+                [(u, v, p) for p in self.dag.edges[u, v]["positions"]] for u, v in itertools.pairwise(nodes)
+            ]
+            for choice in itertools.product(*steps):
+                yield list(choice)
 
     def with_inputs(self, values: Mapping[str, Any], limits: Limits | None = None) -> GraphDef:
         """A copy with some input values replaced, checked as at load time.
@@ -111,9 +128,9 @@ class GraphDef:
         shapes, problems = _infer(self.order, self.nodes, inputs, limits)
         problems += _check_values(self.nodes, inputs)
         if not problems:
-            problems += _check_total(self.order, self.nodes, inputs, shapes, self.output, limits)
+            problems += _check_total(self.order, self.dag, inputs, shapes, self.output, limits)
         if problems:
-            raise InputError("\n".join(f"{self.path}:{self.lines[n]}:1: {m}" for n, m in problems))
+            raise InputError("\n".join(f"{self.path}:{self.line(n)}:1: {m}" for n, m in problems))
         return replace(self, inputs=inputs, shapes=shapes)
 
 
@@ -179,20 +196,20 @@ def _build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str
     # Cycles, shapes and labels over the part of the graph that was built: the nodes whose
     # arguments all resolved to valid inputs and nodes. Errors elsewhere in the file (a
     # missing key, a bad input, an unknown op) do not hide them, and do not cascade.
-    sound = _sound(inputs, nodes) if issues else nodes  # without issues, every node resolved
-    order, cycle = _topological(inputs, sound, doc)
+    dag = _dag(inputs, nodes)
+    sound = _sound(dag, inputs, nodes) if issues else nodes  # without issues, every node resolved
+    order, cycle = _topological(dag, doc)
     if cycle is not None:
         issues.append(cycle)
     shapes, problems = _infer(order, sound, inputs, limits)
     problems += _check_values(sound, inputs)
     if not problems and not issues:
-        problems += _check_total(order, sound, inputs, shapes, spec.output, limits)
+        problems += _check_total(order, dag, inputs, shapes, spec.output, limits)
     where = {n: ("inputs" if n in inputs else "nodes", n) for n, _ in problems}
     issues += [doc.issue(where[n], m, key=True) for n, m in problems]
     if issues:
         raise GraphFileError(issues)
     lines = {n: doc.locate(("inputs", n), key=True)[0] for n in inputs}
-    lines.update({n: d.line for n, d in nodes.items()})
     return GraphDef(
         name=spec.name or name,
         path=doc.path,
@@ -201,6 +218,7 @@ def _build_graph(doc: Document, registry: Registry, limits: Limits, *, name: str
         nodes=nodes,
         output=spec.output,
         order=order,
+        dag=dag,
         shapes=shapes,
         lines=lines,
         expected=expected,
@@ -384,91 +402,90 @@ def _resolve_args(name, node, loc, doc, known, names, dtype, issues) -> tuple[Ar
 
 
 def _dag(inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> nx.DiGraph:
-    import networkx as nx
+    """The DiGraph of the inputs and the built nodes, inputs first, then nodes in file
+    order (the tie-break of the topological order). A node named like an input is left
+    out (its name is an error already), and so are arguments naming what was not built.
 
+    Lean, as it lives as long as the graph: nodes carry no attributes (``definition.inputs``
+    and ``definition.nodes`` say what a name is), and equal ``positions`` are one shared
+    tuple. An attribute dict costs 120 bytes a node, a list 88 bytes an edge (bench/memory.py)."""
     dag = nx.DiGraph()
-    dag.add_nodes_from(inputs, kind="input")
-    for name, node in nodes.items():
-        dag.add_node(name, kind="node", op=node.op)
-    for name, node in nodes.items():
-        for i, arg in enumerate(node.args):
-            if isinstance(arg, str):
-                if dag.has_edge(arg, name):
-                    dag.edges[arg, name]["positions"].append(i)
-                else:
-                    dag.add_edge(arg, name, positions=[i])
+    dag.add_nodes_from(inputs)
+    dag.add_nodes_from(n for n in nodes if n not in inputs)
+    dag.add_edges_from(_edges(dag, inputs, nodes))
     return dag
 
 
-def _sound(inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> dict[str, NodeDef]:
-    """The nodes whose every argument is a built input or another sound node (a node
-    named like an input is left out): the part of a faulty file whose cycles, shapes
-    and labels can still be checked. Nodes on a cycle stay, so the cycle is found.
-    Linear: the faulty nodes are dropped, then their users, through a worklist."""
-    candidates = {n: d for n, d in nodes.items() if n not in inputs}
-    users: dict[str, list[str]] = {}
-    todo: deque[str] = deque()
-    for name, node in candidates.items():
-        for arg in node.args:
-            if not isinstance(arg, str) or arg in inputs:
-                continue
-            if arg in candidates:
-                users.setdefault(arg, []).append(name)
-            else:
-                todo.append(name)
-    gone: set[str] = set()
-    while todo:
-        name = todo.popleft()
-        if name not in gone:
-            gone.add(name)
-            todo.extend(users.get(name, ()))
-    return {n: d for n, d in candidates.items() if n not in gone}
-
-
-def _topological(
-    inputs: dict[str, InputDef], nodes: dict[str, NodeDef], doc: Document
-) -> tuple[list[str], Issue | None]:
-    """Kahn's algorithm in file order, without recursion. The order holds what is not on
-    or after a cycle; a cycle is an issue that lists the whole cycle, located at its
-    first node in the file."""
-    users: dict[str, list[str]] = {name: [] for name in (*inputs, *nodes)}
-    waiting: dict[str, int] = {}
+def _edges(dag: nx.DiGraph, inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> Iterator[tuple]:
+    """(argument, node, {"positions": ...}) per distinct argument name in ``dag``."""
+    shared: dict[tuple[int, ...], tuple[int, ...]] = {}
     for name, node in nodes.items():
-        deps = {a for a in node.args if isinstance(a, str)}
-        waiting[name] = len(deps)
-        for dep in deps:
-            users[dep].append(name)
-    ready = deque([*inputs, *(n for n in nodes if waiting[n] == 0)])
+        if name in inputs:
+            continue
+        args = node.args
+        names = [a for a in args if isinstance(a, str)]
+        if len(names) == len(args) and len(set(names)) == len(
+            names
+        ):  # the usual node: no repeats, no literals
+            for i, arg in enumerate(names):
+                if arg in dag:
+                    yield arg, name, {"positions": shared.setdefault((i,), (i,))}
+            continue
+        positions: dict[str, tuple[int, ...]] = {}
+        for i, arg in enumerate(args):
+            if isinstance(arg, str):
+                positions[arg] = (*positions.get(arg, ()), i)
+        for arg, p in positions.items():
+            if arg in dag:
+                yield arg, name, {"positions": shared.setdefault(p, p)}
+
+
+def _sound(dag: nx.DiGraph, inputs: dict[str, InputDef], nodes: dict[str, NodeDef]) -> dict[str, NodeDef]:
+    """The nodes whose every argument is a built input or another sound node: the part of
+    a faulty file whose cycles, shapes and labels can still be checked. The faulty nodes
+    and everything downstream of them (one breadth-first search from all of them, so
+    linear) are removed from ``dag``; nodes on a cycle stay, so the cycle is found."""
+    faulty = [
+        n
+        for n, d in nodes.items()
+        if n not in inputs and any(isinstance(a, str) and a not in dag for a in d.args)
+    ]
+    if faulty:
+        dag.remove_nodes_from([n for layer in nx.bfs_layers(dag, faulty) for n in layer])
+    return {n: d for n, d in nodes.items() if n not in inputs and n in dag}
+
+
+def _topological(dag: nx.DiGraph, doc: Document) -> tuple[list[str], Issue | None]:
+    """The topological order, ties broken by file order (a file written in order keeps
+    it). On a cycle, the order holds what is not on or after one, and the issue lists
+    the whole cycle, located at its first node in the file."""
+    position = {name: i for i, name in enumerate(dag)}
     order: list[str] = []
-    while ready:
-        name = ready.popleft()
-        order.append(name)
-        for user in users[name]:
-            waiting[user] -= 1
-            if waiting[user] == 0:
-                ready.append(user)
-    if len(order) < len(users):
-        return order, _cycle_issue(nodes, set(users) - set(order), doc)
+    try:
+        for name in nx.lexicographical_topological_sort(dag, key=position.__getitem__):
+            order.append(name)
+    except nx.NetworkXUnfeasible:
+        done = set(order)
+        return order, _cycle_issue(dag.subgraph(n for n in dag if n not in done), position, doc)
     return order, None
 
 
-def _cycle_issue(nodes: dict[str, NodeDef], stuck: set[str], doc: Document) -> Issue:
-    """Walk back along arguments inside the nodes that never became ready: every one
-    of them waits on another, so the walk comes back to a node it has seen."""
-
-    def position(name: str) -> tuple[int, int]:
-        return doc.locate(("nodes", name), key=True)
-
-    walk, seen = [min(stuck, key=position)], set()
-    while walk[-1] not in seen:
-        seen.add(walk[-1])
-        walk.append(next(a for a in nodes[walk[-1]].args if isinstance(a, str) and a in stuck))
-    cycle = walk[walk.index(walk[-1]) : -1][::-1]
-    first = min(cycle, key=position)
+def _cycle_issue(stuck: nx.DiGraph, position: dict[str, int], doc: Document) -> Issue:
+    """Every node left after the sort waits on another left node, so walking back along
+    arguments from the first of them in the file reaches a cycle (``nx.find_cycle``)."""
+    start = min(stuck, key=position.__getitem__)
+    edges = nx.find_cycle(stuck, source=start, orientation="reverse")
+    cycle = [u for u, _, _ in reversed(edges)]  # (argument, user) edges, walked backwards
+    first = min(cycle, key=position.__getitem__)
     cycle = cycle[cycle.index(first) :] + cycle[: cycle.index(first)]
     path = " -> ".join([*cycle, first])
     msg = f"node '{first}' is on a cycle: {path}; a graph must be acyclic"
     return doc.issue(("nodes", first), msg, key=True)
+
+
+def _reaching(dag: nx.DiGraph, output: str) -> set[str]:
+    """What the output depends on, itself included."""
+    return nx.ancestors(dag, output) | {output}
 
 
 def _infer(
@@ -526,7 +543,7 @@ def _check_values(nodes: dict[str, NodeDef], inputs: dict[str, InputDef]) -> lis
 
 def _check_total(
     order: list[str],
-    nodes: dict[str, NodeDef],
+    dag: nx.DiGraph,
     inputs: dict[str, InputDef],
     shapes: dict[str, Shape | None],
     output: str,
@@ -536,18 +553,9 @@ def _check_total(
     and the gradient of every differentiable input and of every node between one and the
     output. Over ``limits.total_elements`` it is a problem at the largest contributor.
     Nodes of a gate without a shape rule are not counted (their shape is not known)."""
-    differentiable: set[str] = {n for n, d in inputs.items() if d.grad}
-    for name in order:
-        node = nodes.get(name)
-        if node is not None and any(isinstance(a, str) and a in differentiable for a in node.args):
-            differentiable.add(name)
-    reaching, todo = {output}, [output]
-    while todo:
-        node = nodes.get(todo.pop())
-        for arg in node.args if node is not None else ():
-            if isinstance(arg, str) and arg not in reaching:
-                reaching.add(arg)
-                todo.append(arg)
+    sources = [n for n, d in inputs.items() if d.grad]
+    differentiable = {n for layer in nx.bfs_layers(dag, sources) for n in layer} if sources else set()
+    reaching = _reaching(dag, output)
     held: dict[str, tuple[int, bool]] = {}
     for name in order:
         shape = shapes.get(name)

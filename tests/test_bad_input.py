@@ -7,7 +7,6 @@ are also refused quickly and without allocating what they ask for.
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import pytest
@@ -88,7 +87,7 @@ def test_command_line_exits_2_with_a_located_message(case, command):
     path, line, col, words = case
     result = CliRunner().invoke(main, [command, str(path)])
     assert result.exit_code == 2, result.output
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # an exit, not a crash
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"{path}:{line}:{col}: "), result.stderr
     assert words in result.stderr
@@ -115,18 +114,15 @@ def test_all_errors_of_a_file_are_reported_at_once(write):
 
 
 @pytest.mark.parametrize("name", ["alias bomb", "deep nesting", "huge shape"])
-def test_hostile_files_are_refused_quickly_without_memory_growth(name, tmp_path):
+def test_hostile_files_are_refused_without_memory_growth(name, tmp_path):
     path = tmp_path / "hostile.yaml"
     path.write_text(CASES[name][0])
     tracemalloc.start()
-    start = time.perf_counter()
     with pytest.raises(graphgrad.GraphFileError):
         graphgrad.load(path)
-    elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert elapsed < 1.0
-    assert peak < 20 * 2**20
+    assert peak < 20 * 2**20  # refused before expanding; how quickly: bench/loading.py
 
 
 def test_limits_can_be_raised_and_lowered(write):

@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -137,14 +135,12 @@ def test_max_nodes_stops_the_parse_at_the_limit():
     nodes = "".join(f"  n{i}: {{op: exp, in: [x]}}\n" for i in range(200_000))
     text = "graphgrad: 1\ninputs: {x: 1}\nnodes:\n" + nodes + "output: n0\n"
     tracemalloc.start()
-    start = time.perf_counter()
     with pytest.raises(graphgrad.GraphFileError) as err:
         graphgrad.load(text, limits=Limits(max_nodes=10))
-    elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert str(err.value) == "<text>:13:3: more than 10 inputs and nodes (raise it with --max-nodes)"
-    assert elapsed < 1.0 and peak < 20 * 2**20
+    assert peak < 20 * 2**20  # the parse stopped at the limit: 200,000 nodes would take far more
 
 
 # The total of values and gradients
@@ -190,15 +186,13 @@ def _unknown_references(n: int) -> str:
     return "graphgrad: 1\ninputs:\n  x: 1\nnodes:\n" + nodes + "output: node_0\n"
 
 
-def test_ten_thousand_unknown_names_validate_in_about_a_second():
+def test_ten_thousand_unknown_names_are_each_reported():
+    """Once over 300 s; how long it takes now is bench/loading.py's (``python -m bench.loading``)."""
     text = _unknown_references(10_000)
-    start = time.perf_counter()
     with pytest.raises(graphgrad.GraphFileError) as err:
         graphgrad.load(text)
-    elapsed = time.perf_counter() - start
     assert len(err.value.issues) == 10_000
     assert err.value.issues[-1].message == "node 'node_9999': unknown name 'missing_9999'"
-    assert elapsed < 3.0  # about 1 s alone on this machine (was over 300 s)
 
 
 def test_suggestions_among_many_names_are_still_the_close_ones():
@@ -308,47 +302,14 @@ def test_graphgrad_decides_nesting_past_the_parsers_own_limit():
 # The HTTP service
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service():
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "graphgrad",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--timeout",
-            "20",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the service did not start: {proc.stdout.read().decode()}") from None
-                time.sleep(0.1)  # polling a port that does not answer yet: there is no event to wait on
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    from tests.test_service import _start
+
+    proc, base = _start("--workers", "1", "--timeout", "20")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 LIMITS = {"total_elements", "total_elements_of_inputs", "shape_zero_by_int64_max"}
@@ -373,10 +334,8 @@ def test_the_service_answers_a_located_problem_not_a_crash(service, case):
 def test_the_service_answers_thousands_of_unknown_names_at_once(service):
     body = _unknown_references(2000).encode()
     assert len(body) > 78_000
-    start = time.perf_counter()
     response = httpx.post(
         f"{service}/v1/validate", content=body, headers={"content-type": "application/yaml"}, timeout=30
     )
-    assert response.status_code == 400
+    assert response.status_code == 400  # was a 504 after the worker's time limit
     assert len(response.json()["errors"]) == 2000
-    assert time.perf_counter() - start < 10  # was a 504 after the worker's time limit

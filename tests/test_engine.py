@@ -19,7 +19,7 @@ def test_mul_x_x_keeps_both_arguments():
     g = load("inputs: {x: 3}\nnodes:\n  f: {op: mul, in: [x, x]}\noutput: f\n")
     assert float(g.run().grads["x"]) == 6.0  # d(x^2)/dx = 2x
     assert g.dag.number_of_edges() == 1
-    assert g.dag.edges["x", "f"]["positions"] == [0, 1]
+    assert g.dag.edges["x", "f"]["positions"] == (0, 1)
 
 
 def test_add_with_a_repeated_input_and_a_literal():

@@ -5,7 +5,6 @@ with --json too; every error of a file missing `output:`; labels computed by a n
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -245,11 +244,8 @@ def test_a_long_chain_after_a_fault_is_skipped_in_linear_time(write):
     n = 20_000
     nodes = "".join(f"  n{i}: {{op: exp, in: [n{i + 1}]}}\n" for i in range(n - 1))
     path = write(f"graphgrad: 1\ninputs: {{x: 1.0}}\nnodes:\n{nodes}  n{n - 1}: {{op: exp, in: [zz]}}\n")
-    start = time.perf_counter()
-    result = invoke("validate", path)
-    elapsed = time.perf_counter() - start
+    result = invoke("validate", path)  # a pass per link of the chain took minutes; bench/loading.py times it
     assert result.stderr.splitlines() == [
         f"{path}:1:1: the required key 'output' is missing",
         f"{path}:{n + 3}:{len(str(n - 1)) + 21}: node 'n{n - 1}': unknown name 'zz'",
     ]
-    assert elapsed < 20  # about 2 s here; a pass per link of the chain would take minutes

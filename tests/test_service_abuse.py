@@ -40,14 +40,14 @@ def _health(base: str) -> dict:
 
 
 def _until(base: str, ready, what: str, within: float = 15.0) -> dict:
-    """Poll /healthz until ``ready(doc)``; fail, saying ``what``, after ``within`` s."""
+    """Poll /healthz until ``ready(doc)``, each poll waiting for the server's answer;
+    fail, saying ``what``, after ``within`` s."""
     deadline = time.monotonic() + within
     while True:
         doc = _health(base)
         if ready(doc):
             return doc
         assert time.monotonic() < deadline, f"{what} within {within} s; /healthz says {doc}"
-        time.sleep(0.05)
 
 
 def test_work_whose_client_gave_up_is_dropped_and_others_are_served(server):

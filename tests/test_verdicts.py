@@ -266,10 +266,11 @@ def test_a_correct_add_of_100000_references_passes():
 
 
 def test_blame_stops_at_its_time_budget():
-    from graphgrad.verify import _run, blame
+    from graphgrad import engine
+    from graphgrad.verify import blame
 
     graph = graphgrad.load(offset_graph("1.0"), plugins=[PLUGIN])
-    values, _ = _run(graph.plan)
+    values = engine.run(graph.plan).values
     notes: list[str] = []
     assert blame(graph, values, notes=notes, seconds=0.0) == []
     assert notes and notes[0].startswith("blame stopped after 0 s, before node 's'")

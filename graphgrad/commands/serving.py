@@ -113,4 +113,4 @@ def serve(
         connection_counts=protocol.counts,
         graphs=graphs if graphs is not None else "default",
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", http=protocol, timeout_keep_alive=5)
+    uvicorn.run(app, host=host, port=port, log_level="info", http=protocol, timeout_keep_alive=5)
