@@ -342,9 +342,18 @@ def _scalar_result(graph: GraphDef, plan: Plan, program: ScalarProgram, values: 
 
 
 def _result(graph: GraphDef, plan: Plan, values: list, grads: list) -> Result:
+    seen: set[int] = set()
+
     def grad_of(name: str) -> np.ndarray:
+        """Each input's own array: an add passes one upstream array to both its inputs,
+        and ``grads['x'] *= 0.1`` must not change y's gradient."""
         g = grads[plan.slot[name]]
-        return np.zeros_like(values[plan.slot[name]]) if g is None else g
+        if g is None:
+            return np.zeros_like(values[plan.slot[name]])
+        if id(g) in seen:
+            g = g.copy()
+        seen.add(id(g))
+        return g
 
     return Result(
         output=graph.output,

@@ -88,7 +88,7 @@ def compare(expected: Expected, value: np.ndarray, grads: dict[str, np.ndarray])
             continue
         got = np.asarray(got, dtype=np.float64)
         want = np.broadcast_to(want, got.shape)
-        close = np.isclose(got, want, rtol=expected.rtol, atol=expected.atol, equal_nan=True)
+        close = np.isclose(got, want, rtol=expected.rtol, atol=expected.atol, equal_nan=False)
         if not close.all():
             excess = np.where(close, -np.inf, np.abs(got - want) - expected.rtol * np.abs(want))
             excess = np.where(np.isnan(excess), np.inf, excess)

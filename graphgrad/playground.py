@@ -19,7 +19,7 @@ from .api import Graph, Result
 from .errors import GraphFileError
 from .explain import Row, explain_rows
 from .export.diagram import short, symbol
-from .flow import MEANING, PATTERNS, gradient_flow
+from .flow import MEANING, gradient_flow
 from .jsonout import to_json
 from .results import run_document
 from .source import Limits, parse
@@ -136,7 +136,7 @@ def _node(graph: Graph, result: Result, name: str, rank: int, edit: dict | None)
             kind="node",
             op=node.op,
             symbol=symbol(node.op),
-            pattern=PATTERNS.get(node.op, ""),
+            pattern=type(node.gate).pattern or "",
             doc=node.doc,
             line=node.line,
             plugin=node.gate_type.plugin,

@@ -287,7 +287,9 @@ def create_app(
         """The graphs the page's menu offers: the NAME of each graphs/NAME.yaml."""
         return {"graphs": shipped()}
 
-    @app.get("/v1/graphs/{name}", responses={200: {"content": {"application/yaml": {}}}, **errors})
+    missing = {404: {"description": "no shipped graph of that name", "content": {PROBLEM: {}}}}
+
+    @app.get("/v1/graphs/{name}", responses={200: {"content": {"application/yaml": {}}}, **errors, **missing})
     async def graph_text(name: str = PathParam(..., pattern=GRAPH_NAME, max_length=100)) -> Response:
         """The YAML of graphs/NAME.yaml: names only, never a path."""
         known = shipped()

@@ -285,7 +285,7 @@ def _numerical(
 ) -> list[Verdict]:
     plan, definition = graph.plan, graph.definition
     spec = definition.spec.check
-    wrt = spec.wrt if spec and spec.wrt else [n for n, d in definition.inputs.items() if d.grad]
+    wrt = spec.wrt if spec and spec.wrt is not None else [n for n, d in definition.inputs.items() if d.grad]
     name = _chosen(graph, override)
     verdicts = []
     for input_name in wrt:

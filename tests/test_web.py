@@ -202,7 +202,7 @@ def test_clicking_a_node_shows_its_row_of_explain(page, server):
         ["q", "add", "3", "-4", "x", "1", "-4", "distributor"],
         ["q", "", "", "", "y", "1", "-4", ""],
     ]
-    assert "add passes the upstream gradient unchanged" in page.locator("#details").text_content()
+    assert "passes the upstream gradient unchanged to every input (add)" in page.locator("#details").text_content()
 
 
 def test_check_marks_the_wrong_plugin_gate_in_red(page, server):
