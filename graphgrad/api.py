@@ -369,8 +369,12 @@ def load(
     *,
     plugins: Iterable[PluginRef] = (),
     limits: Limits | None = None,
+    seed: int | None = None,
 ) -> Graph:
     """Load and validate a graph from a path, or from YAML text (a str with a newline).
+
+    ``seed`` replaces the file's ``seed:`` (``check --seed``): its initialisers, the
+    check's cotangent and blame's upstream gradients all draw from it.
 
     Raises :class:`graphgrad.GraphFileError` with every located issue of a bad file,
     or :class:`graphgrad.PluginError` when a plugin cannot be loaded.
@@ -385,5 +389,5 @@ def load(
     else:
         path, stem = os.fspath(source), Path(source).stem
         text = read_text(path, limits)
-    definition, data = graph_from_text(text, path, registry, limits, name=stem)
+    definition, data = graph_from_text(text, path, registry, limits, name=stem, seed=seed)
     return Graph.from_definition(definition, registry, limits, data=data)

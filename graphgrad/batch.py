@@ -39,6 +39,8 @@ class BatchOptions:
     """Paths and module names; on a Dask worker, the modules unpacked from the client's files."""
     limits: Limits = Limits()
     timeout: float = 120.0
+    seed: int | None = None
+    """``check --seed``: replaces each file's ``seed:``."""
 
 
 def check_file(path: str, options: BatchOptions, text: str | None = None) -> FileReport:
@@ -49,7 +51,7 @@ def check_file(path: str, options: BatchOptions, text: str | None = None) -> Fil
     start = time.perf_counter()
     try:
         if text is None:
-            graph = load(path, plugins=options.plugins, limits=options.limits)
+            graph = load(path, plugins=options.plugins, limits=options.limits, seed=options.seed)
         else:
             graph = _load_text(path, text, options)
         return check_graph(graph, checker=options.checker, file=path)
@@ -66,7 +68,7 @@ def check_file(path: str, options: BatchOptions, text: str | None = None) -> Fil
 def _load_text(path: str, text: str, options: BatchOptions) -> Graph:
     registry = load_registry(options.plugins)
     stem = os.path.splitext(os.path.basename(path))[0]
-    definition, data = graph_from_text(text, path, registry, options.limits, name=stem)
+    definition, data = graph_from_text(text, path, registry, options.limits, name=stem, seed=options.seed)
     return Graph.from_definition(definition, registry, options.limits, data=data)
 
 
@@ -205,6 +207,7 @@ class RemoteSetup:
     entry_points: tuple[str, ...] = ()
     """The graphgrad plugins installed where the batch was started: one that is missing
     here is named in the error row of a file whose op is unknown."""
+    seed: int | None = None
 
 
 def serve(fd: int) -> None:
@@ -216,9 +219,10 @@ def serve(fd: int) -> None:
     setup: RemoteSetup = conn.recv()
     with tempfile.TemporaryDirectory(prefix="graphgrad-plugins-") as folder:
         failure = None
-        options = BatchOptions(setup.checker, (), setup.limits)
+        options = BatchOptions(setup.checker, (), setup.limits, seed=setup.seed)
         try:
-            options = BatchOptions(setup.checker, tuple(unpack_plugins(setup.plugins, folder)), setup.limits)
+            plugins = tuple(unpack_plugins(setup.plugins, folder))
+            options = BatchOptions(setup.checker, plugins, setup.limits, seed=setup.seed)
             load_registry(options.plugins)
         except GraphgradError as exc:
             failure = str(exc)

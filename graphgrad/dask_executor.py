@@ -95,6 +95,7 @@ def _spec(options: BatchOptions) -> _Spec:
         pack_plugins(str(p) for p in options.plugins),
         options.limits,
         installed_plugins(),
+        options.seed,
     )
     key = hashlib.sha256(pickle.dumps(setup)).hexdigest()[:16]
     return _Spec(setup, options.timeout, key)

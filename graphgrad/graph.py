@@ -139,17 +139,22 @@ def _literal(a: np.ndarray) -> str:
 
 
 def graph_from_text(
-    text: str, path: str, registry: Registry, limits: Limits, *, name: str
+    text: str, path: str, registry: Registry, limits: Limits, *, name: str, seed: int | None = None
 ) -> tuple[GraphDef, Any]:
     """Parse and validate, locating only what a valid file needs (the lines of nodes and
     inputs); a file with any fault is parsed again with every position, so that each
-    message points at its key or value. Returns the graph and the document's data."""
+    message points at its key or value. Returns the graph and the document's data.
+    ``seed`` (``check --seed``) replaces the file's ``seed:``, as if the file said it."""
     doc = parse(text, path, limits, positions=False)
+    if seed is not None and isinstance(doc.data, dict):
+        doc.data["seed"] = seed
     try:
         return build_graph(doc, registry, limits, name=name), doc.data
     except GraphFileError:
         pass  # leave the except block first: its traceback holds the first attempt's arrays
     doc = parse(text, path, limits)
+    if seed is not None and isinstance(doc.data, dict):
+        doc.data["seed"] = seed
     return build_graph(doc, registry, limits, name=name), doc.data
 
 

@@ -27,6 +27,12 @@ from . import common, console, emit, graph_files
 @click.option(
     "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [default: the cores]."
 )
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed for every file (wins over its seed:): initialisers, the cotangent, blame's upstreams.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML here.")
 @click.option(
@@ -51,7 +57,7 @@ from . import common, console, emit, graph_files
     "cluster of --jobs workers].",
 )
 @common
-def check(paths, checker, jobs, as_json, junit, timeout, executor, scheduler, plugins, limits) -> None:
+def check(paths, checker, jobs, seed, as_json, junit, timeout, executor, scheduler, plugins, limits) -> None:
     """Check the gradients of every graph file in PATHS against numerical estimates.
 
     Each file is loaded, run, compared with its `expect:`, and every differentiable
@@ -68,7 +74,7 @@ def check(paths, checker, jobs, as_json, junit, timeout, executor, scheduler, pl
         raise click.BadParameter("a scheduler is used by --executor dask only", param_hint="--scheduler")
     run = check_files if executor == "local" else _dask_runner(scheduler)
     files = graph_files(paths)
-    options = BatchOptions(checker, tuple(str(p) for p in plugins), limits, timeout)
+    options = BatchOptions(checker, tuple(str(p) for p in plugins), limits, timeout, seed)
     reports = _run_batch(run, files, options, jobs, show=not as_json)
     if as_json:
         for r in reports:  # cli.md: with --json the messages still go to stderr, one a line
