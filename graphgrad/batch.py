@@ -25,6 +25,7 @@ from .api import Graph, load
 from .errors import GraphFileError, GraphgradError
 from .graph import graph_from_text
 from .plugins import PluginBundle, PluginRef, installed_plugins, load_registry, unpack_plugins
+from .shrink import SECONDS, TRIES, ShrinkResult, shrink
 from .source import Limits
 from .verify import FileReport, check_graph
 from .workers import ProcessWorker
@@ -41,6 +42,10 @@ class BatchOptions:
     timeout: float = 120.0
     seed: int | None = None
     """``check --seed``: replaces each file's ``seed:``."""
+    shrink: bool = False
+    """``check --shrink``: a failed file's report carries the shrunk graph (``report.shrink``)."""
+    shrink_seconds: float = SECONDS
+    shrink_tries: int = TRIES
 
 
 def check_file(path: str, options: BatchOptions, text: str | None = None) -> FileReport:
@@ -54,7 +59,10 @@ def check_file(path: str, options: BatchOptions, text: str | None = None) -> Fil
             graph = load(path, plugins=options.plugins, limits=options.limits, seed=options.seed)
         else:
             graph = _load_text(path, text, options)
-        return check_graph(graph, checker=options.checker, file=path)
+        report = check_graph(graph, checker=options.checker, file=path)
+        if options.shrink:
+            report.shrink = shrunk(graph, report, options, path)
+        return report
     except GraphFileError as exc:
         report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
         report.error = [str(i) for i in exc.issues]
@@ -63,6 +71,23 @@ def check_file(path: str, options: BatchOptions, text: str | None = None) -> Fil
         report.error = [f"{path}: {exc}"]
     report.seconds = time.perf_counter() - start
     return report
+
+
+def shrunk(graph: Graph, report: FileReport, options: BatchOptions, path: str) -> dict:
+    """``report``'s failure shrunk (``shrink.ShrinkResult.as_dict``); a gate that raises
+    while a candidate runs ends the search with the reason, never the file's report."""
+    try:
+        result = shrink(
+            graph,
+            report,
+            checker=options.checker,
+            seconds=options.shrink_seconds,
+            tries=options.shrink_tries,
+            source=path,
+        )
+    except GraphgradError as exc:
+        result = ShrinkResult(False, f"shrinking stopped: {exc}")
+    return result.as_dict()
 
 
 def _load_text(path: str, text: str, options: BatchOptions) -> Graph:

@@ -36,6 +36,13 @@ class GateFault:
     line: int
     argument: str
     verdict: Verdict
+    seed: int = 0
+    """Blame's seed: the gate's upstream is ``default_rng([seed, index])``'s normal draw."""
+    index: int = 0
+    """The gate's place among the plan's steps (its stream of the seed)."""
+    upstream: np.ndarray | None = field(default=None, repr=False)
+    arguments: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """The values the gate saw, by argument name: what replays it alone."""
 
     def __str__(self) -> str:
         v = self.verdict
@@ -55,7 +62,49 @@ class GateFault:
             "input": self.argument,
             "check": self.verdict.as_dict(),
             "message": str(self),
+            "replay": self.replay(),
         }
+
+    def replay(self) -> dict[str, Any]:
+        """What replays this fault exactly: the seed, the upstream gradient and the gate's
+        input values, inline when small; larger ones by shape (``check --shrink`` writes
+        them into a file of their own)."""
+        drawn = f"normal, numpy.random.default_rng([{self.seed}, {self.index}])"
+        return {
+            "seed": self.seed,
+            "upstream": small_value(self.upstream, drawn),
+            "inputs": {n: small_value(v, SAVED_BY_SHRINK) for n, v in self.arguments.items()},
+        }
+
+    def replay_line(self) -> str:
+        """The replay details in one line of text."""
+        r = self.replay()
+        inputs = ", ".join(f"{n} = {_said(v)}" for n, v in r["inputs"].items())
+        return f"replay: seed {self.seed}, upstream {_said(r['upstream'])}" + (
+            f", inputs {inputs}" if inputs else ""
+        )
+
+
+REPLAY_INLINE = 16
+"""Values up to this many elements are written out in blame's replay details."""
+SAVED_BY_SHRINK = "check --shrink FILE writes it"
+
+
+def small_value(value: np.ndarray | None, where: str) -> Any:
+    """A value inline when it has at most ``REPLAY_INLINE`` elements, else its shape, dtype
+    and where it can be had."""
+    if value is None:
+        return None
+    value = np.asarray(value)
+    if value.size <= REPLAY_INLINE:
+        return value.tolist()
+    return {"shape": list(value.shape), "dtype": str(value.dtype), "where": where}
+
+
+def _said(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"shape {value['shape']} ({value['where']})"
+    return repr(value)
 
 
 @dataclass(slots=True)
@@ -73,6 +122,11 @@ class FileReport:
     unused: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    seed: int = 0
+    cotangent: np.ndarray | None = field(default=None, repr=False)
+    """The check's random cotangent u (None for a scalar output), drawn from ``seed``."""
+    shrink: dict[str, Any] | None = None
+    """What ``check --shrink`` found (``shrink.ShrinkResult.as_dict``), when asked."""
 
     @property
     def worst(self) -> float:
@@ -93,8 +147,18 @@ class FileReport:
                     f"{c.numeric!r}, relative error {c.max_rel_error:.3g}"
                     + (f" ({c.note})" if c.note else "")
                 )
-        out += [f"blame: {b}" for b in self.blame]
+        for b in self.blame:
+            out += [f"blame: {b}", f"  {b.replay_line()}"]
+        if self.blame:
+            out.append(f"replay: {self.replay()['cotangent_said']}")
         return out
+
+    def replay(self) -> dict[str, Any]:
+        """The seed and cotangent of the check: ``check --seed`` with this seed replays it."""
+        drawn = f"standard normal, numpy.random.default_rng([{self.seed}, {COTANGENT_STREAM}])"
+        u = small_value(self.cotangent, drawn)
+        said = "the output is a scalar (no cotangent)" if u is None else f"cotangent {_said(u)}"
+        return {"seed": self.seed, "cotangent": u, "cotangent_said": f"--seed {self.seed}; {said}"}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -109,7 +173,13 @@ class FileReport:
             "unused": self.unused,
             "notes": self.notes,
             "seconds": self.seconds,
+            **({"replay": _without_said(self.replay())} if self.blame else {}),
+            **({"shrink": self.shrink} if self.shrink is not None else {}),
         }
+
+
+def _without_said(replay: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in replay.items() if k != "cotangent_said"}
 
 
 STATUSES = ("passed", "failed", "inconclusive", "error")
@@ -167,6 +237,7 @@ def _check(graph: Graph, checker_name: str | None, report: FileReport) -> None:
         named = {n: grads_or_zero(plan, grads, values, n) for n, d in definition.inputs.items() if d.grad}
         report.expect = compare(definition.expected, values[plan.output], named)
     u = cotangent(values[plan.output], definition.spec.seed)
+    report.seed, report.cotangent = definition.spec.seed, u
     if u is not None:
         _, grads = _run(plan, u)  # the same forward again: runs are deterministic, or the check says so
     report.problems += _nonfinite(plan, values, grads)
@@ -178,7 +249,7 @@ def _check(graph: Graph, checker_name: str | None, report: FileReport) -> None:
         auto = _chosen(graph, checker_name) == "auto"
         passed = all(c.passed for c in report.checks)
         if not passed or (auto and large):
-            report.blame = blame(graph, values, quick=passed, notes=report.notes)
+            report.blame = blame(graph, values, seed=definition.spec.seed, quick=passed, notes=report.notes)
     failed = report.expect or report.problems or report.blame
     failed = failed or any(c.status == "failed" for c in report.checks)
     unsure = any(c.inconclusive for c in report.checks)
@@ -357,7 +428,22 @@ def blame(
             )
         for verdict in check_step(step, args, upstream, names, make, needed, quick):
             if verdict.status == "failed":
-                faults.append(GateFault(step.name, step.op, plugin, step.line, verdict.input, verdict))
+                given = dict(zip(names, args, strict=True))
+                given.pop("literal", None)
+                faults.append(
+                    GateFault(
+                        step.name,
+                        step.op,
+                        plugin,
+                        step.line,
+                        verdict.input,
+                        verdict,
+                        seed,
+                        index,
+                        upstream,
+                        given,
+                    )
+                )
                 break
             if verdict.inconclusive:
                 notes.append(

@@ -15,7 +15,9 @@ from ..errors import visible
 from ..jsonout import clean, dumps
 from ..junit import write_junit
 from ..plugins import load_registry
+from ..shrink import SECONDS, TRIES, summary
 from ..verify import FileReport, check_document, counts, exit_code
+from ..writing import write_atomic
 from . import common, console, emit, graph_files
 
 
@@ -56,8 +58,45 @@ from . import common, console, emit, graph_files
     help="With --executor dask: a running Dask scheduler (tcp://HOST:PORT) [default: a local "
     "cluster of --jobs workers].",
 )
+@click.option(
+    "--shrink",
+    "shrink_to",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="OUT.yaml",
+    help="When the check of FILE fails, write the smallest graph found that still fails the same way.",
+)
+@click.option(
+    "--shrink-seconds",
+    type=click.FloatRange(min=0),
+    default=SECONDS,
+    show_default=True,
+    help="Seconds the shrinking may take.",
+)
+@click.option(
+    "--shrink-tries",
+    type=click.IntRange(min=0),
+    default=TRIES,
+    show_default=True,
+    help="Candidate graphs the shrinking may check.",
+)
 @common
-def check(paths, checker, jobs, seed, as_json, junit, timeout, executor, scheduler, plugins, limits) -> None:
+def check(
+    paths,
+    checker,
+    jobs,
+    seed,
+    as_json,
+    junit,
+    timeout,
+    executor,
+    scheduler,
+    shrink_to,
+    shrink_seconds,
+    shrink_tries,
+    plugins,
+    limits,
+) -> None:
     """Check the gradients of every graph file in PATHS against numerical estimates.
 
     Each file is loaded, run, compared with its `expect:`, and every differentiable
@@ -74,8 +113,27 @@ def check(paths, checker, jobs, seed, as_json, junit, timeout, executor, schedul
         raise click.BadParameter("a scheduler is used by --executor dask only", param_hint="--scheduler")
     run = check_files if executor == "local" else _dask_runner(scheduler)
     files = graph_files(paths)
-    options = BatchOptions(checker, tuple(str(p) for p in plugins), limits, timeout, seed)
+    if shrink_to is not None and (len(files) != 1 or executor != "local"):
+        raise click.BadParameter(
+            f"shrinks the failure of one file checked here ({len(files)} files given"
+            + (", --executor dask" if executor != "local" else "")
+            + ")",
+            param_hint="--shrink",
+        )
+    options = BatchOptions(
+        checker,
+        tuple(str(p) for p in plugins),
+        limits,
+        timeout,
+        seed,
+        shrink_to is not None,
+        shrink_seconds,
+        shrink_tries,
+    )
     reports = _run_batch(run, files, options, jobs, show=not as_json)
+    for r in reports:  # before the report, which says where the file went
+        if r.shrink is not None:
+            _write_shrunk(r.shrink, shrink_to)
     if as_json:
         for r in reports:  # cli.md: with --json the messages still go to stderr, one a line
             for line in r.error or []:
@@ -86,6 +144,15 @@ def check(paths, checker, jobs, seed, as_json, junit, timeout, executor, schedul
     if junit:  # after the report: a file that cannot be written loses no results
         write_junit(reports, junit)
     sys.exit(exit_code(reports))
+
+
+def _write_shrunk(result: dict, path: str) -> None:
+    """Write the shrunk graph (atomically); the JSON keeps where, not the text."""
+    text = result.pop("text", None)
+    result["file"] = None
+    if result["written"] and text is not None:
+        write_atomic(path, text, what="--shrink")
+        result["file"] = path
 
 
 Runner = Callable[..., list[FileReport]]
@@ -136,6 +203,8 @@ def _print_check(reports: list[FileReport], counts: dict[str, int]) -> None:
             click.echo(f"info: {r.file}: not used by the output: {', '.join(r.unused)}")
         for note in r.notes:
             click.echo(f"info: {r.file}: {note}")
+        if r.shrink is not None:
+            click.echo(visible(summary(r.shrink, r.shrink.get("file"))))
     order = {"error": 0, "failed": 1, "inconclusive": 2, "passed": 3}
     ranked = sorted(reports, key=lambda r: (order[r.status], -_worst_error(r)))
     table = Table(Column("file", overflow="fold"), "status", "worst rel. error", "checks", "evals", "seconds")

@@ -19,6 +19,11 @@ the BOM, non-characters) or would fold as a line break (NEL, LS, PS): written as
 Characters beyond the BMP stay raw, as JSON's escape for them (a surrogate pair) is not
 YAML's."""
 FLOW_WIDTH = 100
+_COMMENT_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -43,10 +48,17 @@ def _block(key: str, value, indent: str) -> str:
     return "".join(indent + line + "\n" for line in text.splitlines())
 
 
-def to_yaml(doc: dict) -> str:
+def to_yaml(doc: dict, comment: str | None = None) -> str:
     """Canonical YAML: top-level keys in the spec's order, one input or node a line
-    where it fits in 100 columns, block style where it does not."""
-    lines = []
+    where it fits in 100 columns, block style where it does not. ``comment`` goes first,
+    each of its lines as a ``#`` line (control characters escaped, so it stays a comment).
+
+    >>> print(to_yaml({"graphgrad": 1}, comment="why\\nand how"), end="")
+    # why
+    # and how
+    graphgrad: 1
+    """
+    lines = [f"# {_COMMENT_UNSAFE.sub(_escape, line)}".rstrip() for line in (comment or "").splitlines()]
     for key, value in doc.items():
         if key in SECTIONS or (isinstance(value, dict) and value):
             lines.append(f"{key}:" if value else f"{key}: {{}}")
