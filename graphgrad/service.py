@@ -227,9 +227,20 @@ def create_app(
         return await work("run", request, {})
 
     @app.post("/v1/check", openapi_extra=_body(schema), responses=errors)
-    async def check(request: Request, checker: str | None = Query(None, max_length=64)) -> Response:
-        """Numerical gradient checks: the JSON of `graphgrad check --json`."""
-        return await work("check", request, {"checker": checker})
+    async def check(
+        request: Request,
+        checker: str | None = Query(None, max_length=64),
+        shrink: bool = Query(False),
+        shrink_seconds: float = Query(10.0, gt=0, le=600),
+        shrink_tries: int = Query(300, ge=0, le=100_000),
+    ) -> Response:
+        """Numerical gradient checks: the JSON of `graphgrad check --json`. With `shrink`,
+        a failed check's file carries `shrink.text`: the smallest graph found that still
+        fails the same way (`check --shrink`), within `shrink_seconds` and `shrink_tries`."""
+        options = {"checker": checker}
+        if shrink:
+            options.update(shrink=True, shrink_seconds=shrink_seconds, shrink_tries=shrink_tries)
+        return await work("check", request, options)
 
     @app.post("/v1/export", openapi_extra=_body(schema), responses=errors)
     async def export(

@@ -15,6 +15,7 @@ from .playground import playground_document
 from .plugins import load_registry
 from .results import run_document
 from .service_pool import PoolSettings
+from .shrink import ShrinkResult, shrink
 from .source import decode
 from .verify import check_document, check_graph
 
@@ -133,6 +134,19 @@ def _check(graph, options) -> Answer:
     if checker is not None and checker not in known:
         return problem(400, "Unknown checker", f"no checker '{checker}'; registered: {', '.join(known)}")
     report = check_graph(graph, checker=checker, file=BODY)
+    if options.get("shrink"):
+        try:
+            found = shrink(
+                graph,
+                report,
+                checker=checker,
+                seconds=options["shrink_seconds"],
+                tries=options["shrink_tries"],
+                source=BODY,
+            )
+        except GraphgradError as exc:  # a gate that raises while a candidate runs
+            found = ShrinkResult(False, f"shrinking stopped: {exc}")
+        report.shrink = found.as_dict()
     return _json(check_document([report]))
 
 
