@@ -6,6 +6,10 @@ load, run and fail `check` on its own under the same checker, blaming the same g
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +23,7 @@ from graphgrad.service_pool import PoolSettings
 from graphgrad.service_tasks import handle
 from graphgrad.shrink import shrink
 from graphgrad.verify import check_graph
+from tests.conftest import ROOT
 
 WRONG = '''
 import numpy as np
@@ -104,8 +109,12 @@ def _check_written(path, wrong, *, checker=None):
     return g, check_graph(g, checker=checker)
 
 
-@pytest.mark.parametrize(("nodes", "at", "checker"), [(50, 20, "central"), (200, 120, "auto"), (500, 333, None)])
-def test_a_buried_wrong_gate_shrinks_to_a_handful_of_nodes_that_still_fail(tmp_path, wrong, nodes, at, checker):
+@pytest.mark.parametrize(
+    ("nodes", "at", "checker"), [(50, 20, "central"), (200, 120, "auto"), (500, 333, None)]
+)
+def test_a_buried_wrong_gate_shrinks_to_a_handful_of_nodes_that_still_fail(
+    tmp_path, wrong, nodes, at, checker
+):
     source = tmp_path / "big.yaml"
     source.write_text(generated(nodes, seed=nodes, buried={at: "badswish"}))
     out = tmp_path / "small.yaml"
@@ -222,7 +231,11 @@ def test_large_values_are_named_by_shape_not_inlined(tmp_path, wrong):
     source.write_text(generated(8, seed=1, buried={3: "badswish"}, width=40))
     report = check_graph(graphgrad.load(source, plugins=[wrong]))
     replay = report.blame[0].replay()
-    assert replay["inputs"]["n2"] == {"shape": [40], "dtype": "float64", "where": "check --shrink FILE writes it"}
+    assert replay["inputs"]["n2"] == {
+        "shape": [40],
+        "dtype": "float64",
+        "where": "check --shrink FILE writes it",
+    }
     assert replay["upstream"]["shape"] == [40]
 
 
@@ -239,14 +252,19 @@ def test_a_shrunk_file_that_cannot_be_written_is_one_line_and_exit_2(tmp_path, w
     source.write_text(generated(50, seed=2, buried={10: "badswish"}))
     result = invoke("check", source, "--plugins", wrong, "--shrink", tmp_path / "missing" / "out.yaml")
     assert result.exit_code == 2
-    assert "--shrink" in result.output and "cannot write" in result.output and "Traceback" not in result.output
+    assert (
+        "--shrink" in result.output and "cannot write" in result.output and "Traceback" not in result.output
+    )
 
 
 def test_the_service_shrinks_on_request(tmp_path, wrong):
     body = generated(60, seed=4, buried={25: "badswish"}).encode()
     settings = PoolSettings(plugins=(str(wrong),))
     status, _, payload = handle(
-        "check", body, {"checker": None, "shrink": True, "shrink_seconds": 10.0, "shrink_tries": 100}, settings
+        "check",
+        body,
+        {"checker": None, "shrink": True, "shrink_seconds": 10.0, "shrink_tries": 100},
+        settings,
     )
     (report,) = json.loads(payload)["files"]
     assert status == 200 and report["status"] == "failed"
@@ -256,3 +274,23 @@ def test_the_service_shrinks_on_request(tmp_path, wrong):
     assert again.status == "failed" and {f.op for f in again.blame} == {"badswish"}
     _, _, plain = handle("check", body, {"checker": None}, settings)
     assert "shrink" not in json.loads(plain)["files"][0]
+
+
+def test_the_example_in_docs_runs_as_written(tmp_path):
+    text = (ROOT / "docs" / "checking.md").read_text()
+    section = text[text.index("## From a failure to the smallest graph") :]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
+    script = next(body for kind, body in blocks if kind == "sh")
+    shown = next(body for kind, body in blocks if kind == "")
+    written = next(body for kind, body in blocks if kind == "yaml")
+    script = script.replace("graphgrad check", f"{sys.executable} -m graphgrad check")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 1, done.stderr
+    for line in shown.splitlines():
+        if line.startswith("shrink: "):  # its seconds vary
+            line = line[: line.index(" tries in ")]
+        assert line in done.stdout
+    assert (tmp_path / "small.yaml").read_text() == written
