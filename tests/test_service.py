@@ -143,6 +143,16 @@ def test_check_and_export(server):
     assert httpx.post(f"{server}/v1/export?to=gif", content=SIMPLE).status_code == 400
 
 
+def test_check_takes_shrink_as_query_parameters(server):
+    query = "shrink=true&shrink_seconds=2&shrink_tries=5"
+    r = httpx.post(f"{server}/v1/check?{query}", content=SIMPLE, headers=YAML)
+    shrink = r.json()["files"][0]["shrink"]
+    assert r.status_code == 200 and not shrink["written"] and shrink["text"] is None
+    assert "passed" in shrink["reason"]
+    assert "shrink" not in httpx.post(f"{server}/v1/check", content=SIMPLE, headers=YAML).json()["files"][0]
+    assert httpx.post(f"{server}/v1/check?shrink=true&shrink_seconds=0", content=SIMPLE).status_code == 400
+
+
 def test_registry_endpoints_and_docs(server):
     gates = {g["op"]: g for g in httpx.get(f"{server}/v1/gates").json()["gates"]}
     assert gates["pow"]["attributes"]["required"] == ["exponent"]
