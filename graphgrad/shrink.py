@@ -69,6 +69,20 @@ class _Case:
                 todo += self.references(n)
         return seen
 
+    def descendants(self, names: list[str]) -> set[str]:
+        """The nodes that depend on any of ``names``, and those names."""
+        users: dict[str, list[str]] = {}
+        for n in self.nodes:
+            for a in self.references(n):
+                users.setdefault(a, []).append(n)
+        seen, todo = set(), list(names)
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo += users.get(n, [])
+        return seen
+
     @property
     def elements(self) -> int:
         return sum(v.size for v, _ in self.inputs.values())
@@ -212,7 +226,7 @@ def _start(graph: Graph) -> tuple[_Case, dict[str, np.ndarray], dict[str, bool]]
 def _cut(case: _Case, blamed: list[str], output: str, values: dict, grad: dict) -> _Case:
     """The nodes on paths from the blamed ones to ``output``; whatever else feeds them
     becomes an input with the value it had."""
-    on_path = {n for n in case.ancestors(output) if n in case.nodes and set(blamed) & case.ancestors(n)}
+    on_path = case.ancestors(output) & case.descendants(blamed) & set(case.nodes)
     inputs: dict[str, tuple[np.ndarray, bool]] = {}
     for n in on_path:
         for a in case.references(n):
@@ -311,10 +325,11 @@ def shrink(
     full, values, grad = _start(graph)
     best = full
     blamed = list(dict.fromkeys(_first_per_gate(report.blame)))
-    # 1. cut at the blamed gates: the closest node that depends on all of them, or the output
-    common = [n for n in full.nodes if set(blamed) <= full.ancestors(n)]
-    common.sort(key=lambda n: len(full.ancestors(n)))
-    for output in dict.fromkeys([*common[:2], full.output]):
+    # 1. cut at the blamed gates: the first node (in the order the graph runs) that depends
+    # on all of them, or the output
+    common = set.intersection(*(full.descendants([b]) for b in blamed))
+    first = next((n for n in full.nodes if n in common), full.output)
+    for output in dict.fromkeys([first, full.output]):
         candidate = _cut(full, blamed, output, values, grad)
         if search.fails(candidate):
             best = candidate

@@ -123,8 +123,10 @@ class FileReport:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     seed: int = 0
-    cotangent: np.ndarray | None = field(default=None, repr=False)
-    """The check's random cotangent u (None for a scalar output), drawn from ``seed``."""
+    cotangent: Any = None
+    """The check's random cotangent u as replay details give it (``small_value``: inline
+    when small, else its shape and stream; None for a scalar output): a report crosses
+    processes, and a large u need not."""
     shrink: dict[str, Any] | None = None
     """What ``check --shrink`` found (``shrink.ShrinkResult.as_dict``), when asked."""
 
@@ -155,8 +157,7 @@ class FileReport:
 
     def replay(self) -> dict[str, Any]:
         """The seed and cotangent of the check: ``check --seed`` with this seed replays it."""
-        drawn = f"standard normal, numpy.random.default_rng([{self.seed}, {COTANGENT_STREAM}])"
-        u = small_value(self.cotangent, drawn)
+        u = self.cotangent
         said = "the output is a scalar (no cotangent)" if u is None else f"cotangent {_said(u)}"
         return {"seed": self.seed, "cotangent": u, "cotangent_said": f"--seed {self.seed}; {said}"}
 
@@ -237,7 +238,8 @@ def _check(graph: Graph, checker_name: str | None, report: FileReport) -> None:
         named = {n: grads_or_zero(plan, grads, values, n) for n, d in definition.inputs.items() if d.grad}
         report.expect = compare(definition.expected, values[plan.output], named)
     u = cotangent(values[plan.output], definition.spec.seed)
-    report.seed, report.cotangent = definition.spec.seed, u
+    drawn = f"standard normal, numpy.random.default_rng([{definition.spec.seed}, {COTANGENT_STREAM}])"
+    report.seed, report.cotangent = definition.spec.seed, small_value(u, drawn)
     if u is not None:
         _, grads = _run(plan, u)  # the same forward again: runs are deterministic, or the check says so
     report.problems += _nonfinite(plan, values, grads)
