@@ -243,8 +243,8 @@ def test_a_float32_bug_is_still_caught_and_blamed():
 # Blame is bounded
 
 
-def test_blame_of_a_gate_with_100000_arguments_is_bounded():
-    refs = ", ".join(["x"] * 100_000)
+def test_blame_of_a_gate_with_20000_arguments_is_bounded():
+    refs = ", ".join(["x"] * 20_000)
     text = (
         "graphgrad: 1\ninputs: {x: 2.0}\nnodes:\n"
         f"  s: {{op: add, in: [{refs}]}}\n  f: {{op: bug_zero_square, in: [s]}}\noutput: f\n"
@@ -252,7 +252,7 @@ def test_blame_of_a_gate_with_100000_arguments_is_bounded():
     report = check_graph(graphgrad.load(text, plugins=[PLUGIN]))
     assert report.status == "failed"
     assert [b.node for b in report.blame] == ["f"]
-    assert any("100000 differentiable arguments; 16 of them" in n for n in report.notes)
+    assert any("20000 differentiable arguments; 16 of them" in n for n in report.notes)
 
 
 def test_a_correct_add_of_100000_references_passes():
