@@ -23,9 +23,9 @@ from multiprocessing.connection import Connection, wait
 
 from .api import Graph, load
 from .errors import GraphFileError, GraphgradError
-from .graph import graph_from_text
+from .graph import build_graph, graph_from_text
 from .plugins import PluginBundle, PluginRef, installed_plugins, load_registry, unpack_plugins
-from .source import Limits
+from .source import Document, Limits
 from .verify import FileReport, check_graph
 from .workers import ProcessWorker
 
@@ -39,6 +39,9 @@ class BatchOptions:
     """Paths and module names; on a Dask worker, the modules unpacked from the client's files."""
     limits: Limits = Limits()
     timeout: float = 120.0
+    overrides: tuple[tuple[str, float], ...] = ()
+    """``check --seed/--eps/--rtol/--atol``: (key, value) pairs that win over the file's
+    ``seed`` and ``check:`` (cli.md), as ``--checker`` wins over ``check.checker``."""
 
 
 def check_file(path: str, options: BatchOptions, text: str | None = None) -> FileReport:
@@ -52,6 +55,8 @@ def check_file(path: str, options: BatchOptions, text: str | None = None) -> Fil
             graph = load(path, plugins=options.plugins, limits=options.limits)
         else:
             graph = _load_text(path, text, options)
+        if options.overrides:
+            graph = _overridden(graph, dict(options.overrides))
         return check_graph(graph, checker=options.checker, file=path)
     except GraphFileError as exc:
         report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
@@ -59,8 +64,27 @@ def check_file(path: str, options: BatchOptions, text: str | None = None) -> Fil
     except GraphgradError as exc:
         report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
         report.error = [f"{path}: {exc}"]
+    except Exception as exc:  # a plugin's checker or gate that raises: one row, not a dead worker
+        report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
+        where = f"checker '{options.checker}'" if options.checker else "the check"
+        report.error = [
+            f"{path}: {where} raised {type(exc).__name__}: {exc} (a bug in a plugin's checker or gate: "
+            "fix it, or pick another with --checker)"
+        ]
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _overridden(graph: Graph, overrides: dict[str, float]) -> Graph:
+    """The graph rebuilt with the command line's seed and check settings in its data."""
+    data = dict(graph._data)
+    if "seed" in overrides:
+        data["seed"] = int(overrides.pop("seed"))
+    data["check"] = {**(data.get("check") or {}), **overrides}
+    definition = build_graph(
+        Document(data=data, path=graph.definition.path), graph.registry, graph.limits, name=graph.name
+    )
+    return Graph.from_definition(definition, graph.registry, graph.limits, data=data)
 
 
 def _load_text(path: str, text: str, options: BatchOptions) -> Graph:

@@ -13,7 +13,7 @@ from ..plugins import load_registry
 from . import common, console, emit
 
 
-@click.command()
+@click.command(short_help="List the registered gates; --check tests each backward.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--check", "run_check", is_flag=True, help="Check every gate's backward on random inputs.")
 @common
