@@ -16,6 +16,7 @@ from ..jsonout import dumps
 from ..plugins import load_registry
 from ..results import run_document, save_results
 from ..schema import graph_schema
+from ..source import STDIN_NAME
 from . import common, console, emit, graph_files, print_issues, quiet, verbose
 
 
@@ -59,7 +60,7 @@ def run(file: str, as_json: bool, sets: tuple[str, ...], save: str | None, plugi
     elif not quiet():
         _print_run(graph, result)
     for m in mismatches:
-        click.echo(f"{file}: expect: {m}", err=True)
+        click.echo(f"{STDIN_NAME if file == '-' else file}: expect: {m}", err=True)
     sys.exit(1 if mismatches else 0)
 
 

@@ -78,7 +78,11 @@ class _ClassificationLoss(Gate):
         if labels is None:
             return
         if labels.dtype.kind not in "iu":
-            raise InputValueError(1, f"labels must be int64, not {labels.dtype}")
+            raise InputValueError(
+                1,
+                f"labels must be int64, not {labels.dtype}: a list of numbers is float unless the "
+                "input says dtype: int64, as in {value: [1, 0, 2], dtype: int64}",
+            )
         classes = scores.shape[-1] if scores is not None else None
         if labels.size and (labels.min() < 0 or (classes is not None and labels.max() >= classes)):
             bad = labels.min() if labels.min() < 0 else labels.max()
