@@ -23,10 +23,10 @@ from multiprocessing.connection import Connection, wait
 
 from .api import Graph, load
 from .errors import GraphFileError, GraphgradError
-from .graph import graph_from_text
+from .graph import build_graph, graph_from_text
 from .plugins import PluginBundle, PluginRef, installed_plugins, load_registry, unpack_plugins
 from .shrink import SECONDS, TRIES, ShrinkResult, shrink
-from .source import Limits
+from .source import Document, Limits
 from .verify import FileReport, check_graph
 from .workers import ProcessWorker
 
@@ -42,6 +42,9 @@ class BatchOptions:
     timeout: float = 120.0
     seed: int | None = None
     """``check --seed``: replaces each file's ``seed:``."""
+    overrides: tuple[tuple[str, float], ...] = ()
+    """``check --eps/--rtol/--atol``: (key, value) pairs that win over the file's
+    ``check:`` (cli.md), as ``--checker`` wins over ``check.checker``."""
     shrink: bool = False
     """``check --shrink``: a failed file's report carries the shrunk graph (``report.shrink``)."""
     shrink_seconds: float = SECONDS
@@ -59,6 +62,8 @@ def check_file(path: str, options: BatchOptions, text: str | None = None) -> Fil
             graph = load(path, plugins=options.plugins, limits=options.limits, seed=options.seed)
         else:
             graph = _load_text(path, text, options)
+        if options.overrides:
+            graph = _overridden(graph, dict(options.overrides))
         report = check_graph(graph, checker=options.checker, file=path)
         if options.shrink:
             report.shrink = shrunk(graph, report, options, path)
@@ -69,6 +74,13 @@ def check_file(path: str, options: BatchOptions, text: str | None = None) -> Fil
     except GraphgradError as exc:
         report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
         report.error = [f"{path}: {exc}"]
+    except Exception as exc:  # a plugin's checker or gate that raises: one row, not a dead worker
+        report = FileReport(path, os.path.splitext(os.path.basename(path))[0], "error")
+        where = f"checker '{options.checker}'" if options.checker else "the check"
+        report.error = [
+            f"{path}: {where} raised {type(exc).__name__}: {exc} (a bug in a plugin's checker or gate: "
+            "fix it, or pick another with --checker)"
+        ]
     report.seconds = time.perf_counter() - start
     return report
 
@@ -88,6 +100,18 @@ def shrunk(graph: Graph, report: FileReport, options: BatchOptions, path: str) -
     except GraphgradError as exc:
         result = ShrinkResult(False, f"shrinking stopped: {exc}")
     return result.as_dict()
+
+
+def _overridden(graph: Graph, overrides: dict[str, float]) -> Graph:
+    """The graph rebuilt with the command line's seed and check settings in its data."""
+    data = dict(graph._data)
+    if "seed" in overrides:
+        data["seed"] = int(overrides.pop("seed"))
+    data["check"] = {**(data.get("check") or {}), **overrides}
+    definition = build_graph(
+        Document(data=data, path=graph.definition.path), graph.registry, graph.limits, name=graph.name
+    )
+    return Graph.from_definition(definition, graph.registry, graph.limits, data=data)
 
 
 def _load_text(path: str, text: str, options: BatchOptions) -> Graph:
@@ -233,6 +257,7 @@ class RemoteSetup:
     """The graphgrad plugins installed where the batch was started: one that is missing
     here is named in the error row of a file whose op is unknown."""
     seed: int | None = None
+    overrides: tuple[tuple[str, float], ...] = ()
 
 
 def serve(fd: int) -> None:
@@ -244,10 +269,12 @@ def serve(fd: int) -> None:
     setup: RemoteSetup = conn.recv()
     with tempfile.TemporaryDirectory(prefix="graphgrad-plugins-") as folder:
         failure = None
-        options = BatchOptions(setup.checker, (), setup.limits, seed=setup.seed)
+        options = BatchOptions(setup.checker, (), setup.limits, seed=setup.seed, overrides=setup.overrides)
         try:
             plugins = tuple(unpack_plugins(setup.plugins, folder))
-            options = BatchOptions(setup.checker, plugins, setup.limits, seed=setup.seed)
+            options = BatchOptions(
+                setup.checker, plugins, setup.limits, seed=setup.seed, overrides=setup.overrides
+            )
             load_registry(options.plugins)
         except GraphgradError as exc:
             failure = str(exc)

@@ -39,6 +39,14 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Ctrl-C anywhere (an import, a plugin loading) is exit 130, not click's exit 1."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("interrupted (Ctrl-C)", err=True)
+            ctx.exit(130)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="graphgrad")
@@ -55,4 +63,12 @@ def main() -> None:
       graphgrad export graphs/simple.yaml --to python
       graphgrad gates --check
       graphgrad serve --port 8000
+
+    FILE may be - (stdin) wherever a command takes one. -q prints only failures,
+    errors and the summary; -v adds information. Exit codes: 0 passed, 1 a check or
+    expectation failed, 2 bad usage or an invalid graph file, 130 Ctrl-C.
+
+    \b
+    Shell completion (bash; zsh and fish alike with zsh_source, fish_source):
+      eval "$(_GRAPHGRAD_COMPLETE=bash_source graphgrad)"
     """

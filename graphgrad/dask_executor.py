@@ -96,6 +96,7 @@ def _spec(options: BatchOptions) -> _Spec:
         options.limits,
         installed_plugins(),
         options.seed,
+        options.overrides,
     )
     key = hashlib.sha256(pickle.dumps(setup)).hexdigest()[:16]
     return _Spec(setup, options.timeout, key)

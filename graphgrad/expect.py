@@ -30,10 +30,15 @@ class Mismatch:
     index: tuple[int, ...]
     expected: float
     actual: float
+    rtol: float = 1e-7
+    atol: float = 1e-9
 
     def __str__(self) -> str:
         at = f" at {list(self.index)}" if self.index else ""
-        return f"{self.what}{at}: expected {self.expected!r}, got {self.actual!r}"
+        return (
+            f"{self.what}{at}: expected {self.expected!r}, got {self.actual!r} "
+            f"(beyond rtol {self.rtol:g}, atol {self.atol:g}; loosen with expect.rtol)"
+        )
 
 
 def parse_expect(
@@ -93,5 +98,6 @@ def compare(expected: Expected, value: np.ndarray, grads: dict[str, np.ndarray])
             excess = np.where(close, -np.inf, np.abs(got - want) - expected.rtol * np.abs(want))
             excess = np.where(np.isnan(excess), np.inf, excess)
             idx = np.unravel_index(int(np.argmax(excess)), got.shape)
-            out.append(Mismatch(what, tuple(int(i) for i in idx), float(want[idx]), float(got[idx])))
+            index = tuple(int(i) for i in idx)
+            out.append(Mismatch(what, index, float(want[idx]), float(got[idx]), expected.rtol, expected.atol))
     return out

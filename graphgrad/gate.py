@@ -55,6 +55,11 @@ class Gate(BaseModel):
     pattern: ClassVar[str] = ""
     """The gate's part in the lecture's gradient flow ("distributor", "swap multiplier",
     "router"), shown by ``graphgrad explain``; empty for none."""
+    gradient: ClassVar[str] = ""
+    """Each input's downstream gradient in words (upstream x local), for the gate table
+    of docs/format.md and ``graphgrad gates``; empty: not described."""
+    shape_rule: ClassVar[str] = ""
+    """The output's shape in words, for the same table; empty: not described."""
 
     def forward(self, *inputs: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"gate {type(self).__name__} has no forward")

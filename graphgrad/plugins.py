@@ -45,13 +45,46 @@ def make_plugin_manager(
     if use_env and os.environ.get(ENV_VAR):
         refs += [p for p in os.environ[ENV_VAR].split(os.pathsep) if p]
     for ref in refs:
-        for module in _modules(ref):
+        modules = _modules(ref)
+        for module in modules:
             _register(pm, module, getattr(module, "__plugin_path__", module.__name__))
+        _has_hooks(pm, ref, modules)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r}: {exc}") from None
+        raise PluginError(_unknown_hook(pm, exc)) from None
     return pm
+
+
+HOOKS = tuple(sorted(n for n in dir(hookspecs) if n.startswith(f"{hookspecs.PROJECT}_")))
+"""The hook names a plugin may implement."""
+
+
+def _has_hooks(pm: pluggy.PluginManager, ref: PluginRef, modules: list[ModuleType]) -> None:
+    """A plugin given by path or name whose modules implement no hook adds nothing: most
+    likely a hook without ``@graphgrad.hookimpl``, or a misspelt one. Say so rather than
+    load it silently. (Modules registered already, as an installed plugin, count.)"""
+    if not modules or any(not pm.is_registered(m) or pm.get_hookcallers(m) for m in modules):
+        return
+    name = ref.__name__ if isinstance(ref, ModuleType) else os.fspath(ref)
+    undecorated = [n for m in modules for n in HOOKS if callable(getattr(m, n, None))]
+    if undecorated:
+        why = f"{', '.join(undecorated)} lacks the @graphgrad.hookimpl decorator"
+    else:
+        why = f"it defines none of {', '.join(HOOKS)}"
+    raise PluginError(f"plugin {name} implements no hook: {why}")
+
+
+def _unknown_hook(pm: pluggy.PluginManager, exc: pluggy.PluginValidationError) -> str:
+    """pluggy's message for a misspelt hook, with the plugin's name and a did-you-mean."""
+    from .spec import did_you_mean
+
+    for hookimpl in pm.hook.__dict__.values():
+        if isinstance(hookimpl, pluggy.HookCaller) and not hookimpl.has_spec() and hookimpl.get_hookimpls():
+            hint = did_you_mean(hookimpl.name, list(HOOKS))
+            name = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
+            return f"plugin {name}: unknown hook '{hookimpl.name}'{hint}"
+    return f"plugin {exc.plugin!r}: {exc}"
 
 
 def build_registry(pm: pluggy.PluginManager) -> Registry:

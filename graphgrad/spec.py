@@ -208,6 +208,8 @@ def did_you_mean(word: object, options: list[str] | Suggester) -> str:
     close = suggester.closest(word)
     if close:
         return f" (did you mean '{close}'?)"
+    if not len(suggester):
+        return " (none is valid here)"
     if len(suggester) <= 12:
         return f" (valid: {', '.join(suggester.options)})"
     return ""
@@ -263,7 +265,10 @@ def _issue(err: dict, loc: tuple, doc: Document, model: type[BaseModel], depth: 
     else:
         where = "'" + ".".join(str(p) for p in loc) + "'"
     if kind == "extra_forbidden":
-        hint = did_you_mean(loc[-1], _fields_at(model, loc[depth:-1]))
+        options = _fields_at(model, loc[depth:-1])
+        hint = did_you_mean(loc[-1], options)
+        if not len(options) and loc[:1] == ("nodes",) and len(loc) == 3:
+            hint = " (this gate takes no attributes: a node's own keys are op, in and doc)"
         who = subject(loc[:-1]) if len(loc) > 1 else "the document"
         return doc.issue(loc, f"{who}: unknown key '{loc[-1]}'{hint}", key=True)
     if kind == "missing":

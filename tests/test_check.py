@@ -205,13 +205,14 @@ def test_expect_is_compared(write):
     path = write(GRAPHS.joinpath("simple.yaml").read_text().replace("z: 3}", "z: 4}"))
     doc = json.loads(invoke("check", path, "--json").stdout)
     assert doc["files"][0]["status"] == "failed"
-    assert doc["files"][0]["expect"] == ["gradient of z: expected 4.0, got 3.0"]
+    assert doc["files"][0]["expect"] == ["gradient of z: expected 4.0, got 3.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"]
 
 
 def test_unused_nodes_are_information(write):
     path = write("graphgrad: 1\ninputs: {x: 1.0, u: 2.0}\nnodes:\n  f: {op: exp, in: [x]}\n  lone: {op: exp, in: [u]}\noutput: f\n")
-    result = invoke("check", path)
+    result = invoke("check", path, "-v")  # cli.md: information is shown with -v only
     assert result.exit_code == 0 and "not used by the output: u, lone" in result.stdout
+    assert "not used by the output" not in invoke("check", path).stdout
 
 
 def test_a_batch_goes_on_past_an_invalid_file_and_writes_junit(tmp_path, wrong):

@@ -62,7 +62,7 @@ def test_expect_mismatch_exits_1(write):
     )
     result = invoke("run", path)
     assert result.exit_code == 1
-    assert "expect: gradient of x at [1]: expected 5.0, got 4.0" in result.stderr
+    assert "expect: gradient of x at [1]: expected 5.0, got 4.0 (beyond" in result.stderr
 
 
 def test_validate_searches_folders_and_counts():

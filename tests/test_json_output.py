@@ -41,9 +41,9 @@ def test_a_failing_expect_is_in_the_run_document_and_exits_1(write):
     path = write(FAILING)
     result, doc = run_json(path)
     assert result.exit_code == 1
-    assert doc["expect"] == {"passed": False, "mismatches": ["value: expected 10.0, got 9.0"]}
+    assert doc["expect"] == {"passed": False, "mismatches": ["value: expected 10.0, got 9.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"]}
     assert doc["value"] == 9.0 and doc["grads"] == {"x": 6.0}
-    assert result.stderr.splitlines() == [f"{path}: expect: value: expected 10.0, got 9.0"]
+    assert result.stderr.splitlines() == [f"{path}: expect: value: expected 10.0, got 9.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"]
 
 
 def test_a_passing_expect_says_passed_and_no_expect_has_no_key(write):
@@ -58,8 +58,8 @@ def test_set_that_breaks_expect_says_so_in_the_document(write):
     assert result.exit_code == 1
     assert doc["expect"]["passed"] is False
     assert doc["expect"]["mismatches"] == [
-        "value: expected 9.0, got 4.0",
-        "gradient of x: expected 6.0, got 4.0",
+        "value: expected 9.0, got 4.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)",
+        "gradient of x: expected 6.0, got 4.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)",
     ]
 
 
@@ -77,7 +77,7 @@ def test_a_nonfinite_value_against_expect_stays_valid_json(write):
     )
     result, doc = run_json(write(text))
     assert result.exit_code == 1 and doc["value"] == "-inf"
-    assert doc["expect"] == {"passed": False, "mismatches": ["value: expected 1.0, got -inf"]}
+    assert doc["expect"] == {"passed": False, "mismatches": ["value: expected 1.0, got -inf (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"]}
     assert service_run(text)[1]["expect"] == doc["expect"]
 
 

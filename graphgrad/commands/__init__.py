@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +44,12 @@ def common(command: Callable) -> Callable:
             help=help_text.capitalize() + ".",
         )(command)
     command = click.option(
+        "-v", "--verbose", "verbose", is_flag=True, help="Also print information, such as unused nodes."
+    )(command)
+    command = click.option(
+        "-q", "--quiet", "quiet", is_flag=True, help="Print only failures, errors and the summary."
+    )(command)
+    command = click.option(
         "--plugins",
         "plugins",
         multiple=True,
@@ -53,6 +60,10 @@ def common(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
         kwargs["limits"] = Limits(**{k: kwargs.pop(k) for k in LIMIT_OPTIONS})
+        quiet, verbose = kwargs.pop("quiet"), kwargs.pop("verbose")
+        if quiet and verbose:
+            raise click.UsageError("-q and -v ask for opposite things: give one of them")
+        VERBOSITY[0] = -1 if quiet else 1 if verbose else 0
         try:
             with json_stdout(kwargs.get("as_json", False)):
                 return command(**kwargs)
@@ -65,8 +76,30 @@ def common(command: Callable) -> Callable:
         except GraphgradError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            interrupted()
 
     return wrapper
+
+
+VERBOSITY = [0]
+"""-1 with ``-q``, 1 with ``-v``, 0 otherwise: set by :func:`common` for the command running."""
+
+
+def quiet() -> bool:
+    """Whether ``-q`` asked for failures, errors and the summary only."""
+    return VERBOSITY[0] < 0
+
+
+def verbose() -> bool:
+    """Whether ``-v`` asked for information such as unused nodes."""
+    return VERBOSITY[0] > 0
+
+
+def interrupted() -> None:
+    """Ctrl-C: exit 130 as a shell does for SIGINT, with one line and no traceback."""
+    click.echo("interrupted (Ctrl-C)", err=True)
+    sys.exit(130)
 
 
 _json_out: list[TextIO] = []
@@ -130,15 +163,44 @@ def print_issues(issues: list) -> None:
         click.echo(visible(str(issue)), err=True)
 
 
+MARKER = re.compile(rb"^graphgrad\s*:", re.MULTILINE)
+"""What makes a YAML file found in a folder a graph file: a ``graphgrad:`` line in its
+first 4 KB (cli.md), as the pytest plugin decides too."""
+HEAD_BYTES = 4096
+
+
+def is_graph_file(path: Path) -> bool:
+    """Whether a ``*.yaml``/``*.yml`` file found in a folder is a graph file; CI
+    configuration and other YAML are left alone."""
+    try:
+        with path.open("rb") as fh:
+            return MARKER.search(fh.read(HEAD_BYTES)) is not None
+    except OSError:
+        return False
+
+
 def graph_files(paths: tuple[str, ...]) -> list[str]:
-    """The files named, with folders searched recursively for *.yaml and *.yml."""
+    """The files named (``-`` is stdin), with folders searched recursively for graph
+    files. No graph file at all is a usage error (exit 2): an empty folder checked in CI
+    must not pass by checking nothing."""
     files = []
-    for p in map(Path, paths):
-        if p.is_dir():
+    for text in paths:
+        p = Path(text)
+        if text == "-":
+            files.append(text)
+        elif p.is_dir():
             found = [f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file()]
-            files += sorted(str(f) for f in found)
+            files += sorted(str(f) for f in found if is_graph_file(f))
         elif p.exists():
             files.append(str(p))
         else:
             raise click.BadParameter(f"'{p}' does not exist", param_hint="PATHS")
+    if files.count("-") > 1:
+        raise click.BadParameter("'-' (stdin) can be given once", param_hint="PATHS")
+    if not files:
+        shown = ", ".join(paths)
+        raise click.UsageError(
+            f"no graph file in {shown}: a graph file is a *.yaml or *.yml file with a line "
+            "'graphgrad: 1' in its first 4 KB; name a file to read it whatever it holds"
+        )
     return files

@@ -10,30 +10,25 @@ import click
 from rich.console import Console
 from rich.table import Column, Table
 
-from ..batch import BatchOptions, check_files
+from ..batch import BatchOptions, check_file, check_files
 from ..errors import visible
 from ..jsonout import clean, dumps
 from ..junit import write_junit
 from ..plugins import load_registry
 from ..shrink import SECONDS, TRIES, summary
+from ..source import STDIN_NAME, read_text
 from ..verify import FileReport, check_document, counts, exit_code
 from ..writing import write_atomic
-from . import common, console, emit, graph_files
+from . import common, console, emit, graph_files, interrupted, quiet, verbose
 
 
-@click.command()
+@click.command(short_help="Check gradients of graph files against numerical estimates.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--checker", default=None, metavar="NAME", help="Checker for every file (wins over check.checker)."
 )
 @click.option(
     "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [default: the cores]."
-)
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Seed for every file (wins over its seed:): initialisers, the cotangent, blame's upstreams.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML here.")
@@ -57,6 +52,24 @@ from . import common, console, emit, graph_files
     metavar="ADDRESS",
     help="With --executor dask: a running Dask scheduler (tcp://HOST:PORT) [default: a local "
     "cluster of --jobs workers].",
+)
+@click.option(
+    "--eps", type=click.FloatRange(min=0, min_open=True), help="Finite-difference step (wins over check.eps)."
+)
+@click.option(
+    "--rtol",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Largest relative error that passes (wins over check.rtol).",
+)
+@click.option(
+    "--atol",
+    type=click.FloatRange(min=0),
+    help="Absolute floor for near-zero gradients (wins over check.atol).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    help="Seed of random inputs, the cotangent and blame's upstreams (wins over the file's seed).",
 )
 @click.option(
     "--shrink",
@@ -85,12 +98,15 @@ def check(
     paths,
     checker,
     jobs,
-    seed,
     as_json,
     junit,
     timeout,
     executor,
     scheduler,
+    eps,
+    rtol,
+    atol,
+    seed,
     shrink_to,
     shrink_seconds,
     shrink_tries,
@@ -99,9 +115,16 @@ def check(
 ) -> None:
     """Check the gradients of every graph file in PATHS against numerical estimates.
 
-    Each file is loaded, run, compared with its `expect:`, and every differentiable
+    Each file is loaded, run, compared with its expect:, and every differentiable
     input is checked numerically; a failing check names the gate at fault. Invalid
-    files are error rows and the batch goes on.
+    files are error rows and the batch goes on. A folder is searched for graph files
+    (YAML with a 'graphgrad:' line in its first 4 KB); - reads one from stdin.
+
+    \b
+    Examples:
+      graphgrad check graphs/
+      graphgrad check net.yaml --checker richardson --rtol 1e-5 --json
+      graphgrad check graphs/ --jobs 2 --junit report.xml -q
     """
     registry = load_registry(plugins)
     known = ["auto", *(c.name for c in registry.checkers())]
@@ -120,20 +143,34 @@ def check(
             + ")",
             param_hint="--shrink",
         )
+    settings = (("eps", eps), ("rtol", rtol), ("atol", atol))
+    overrides = tuple((k, v) for k, v in settings if v is not None)
     options = BatchOptions(
         checker,
         tuple(str(p) for p in plugins),
         limits,
         timeout,
         seed,
+        overrides,
         shrink_to is not None,
         shrink_seconds,
         shrink_tries,
     )
-    reports = _run_batch(run, files, options, jobs, show=not as_json)
+    done: list[FileReport] = []
+    try:
+        reports = _run_batch(run, files, options, jobs, show=not as_json, done=done)
+    except KeyboardInterrupt:  # cli.md: report the files already checked, then exit 130
+        reports = done
+        _report(reports, as_json, junit)
+        interrupted()
     for r in reports:  # before the report, which says where the file went
         if r.shrink is not None:
             _write_shrunk(r.shrink, shrink_to)
+    _report(reports, as_json, junit)
+    sys.exit(exit_code(reports))
+
+
+def _report(reports: list[FileReport], as_json: bool, junit: str | None) -> None:
     if as_json:
         for r in reports:  # cli.md: with --json the messages still go to stderr, one a line
             for line in r.error or []:
@@ -143,7 +180,6 @@ def check(
         _print_check(reports, counts(reports))
     if junit:  # after the report: a file that cannot be written loses no results
         write_junit(reports, junit)
-    sys.exit(exit_code(reports))
 
 
 def _write_shrunk(result: dict, path: str) -> None:
@@ -174,17 +210,33 @@ def _dask_runner(scheduler: str | None) -> Runner:
 
 
 def _run_batch(
-    run: Runner, files: list[str], options: BatchOptions, jobs: int | None, *, show: bool
+    run: Runner, files: list[str], options: BatchOptions, jobs: int | None, *, show: bool, done: list
 ) -> list[FileReport]:
+    """Every file's report, in order; ``-`` (stdin) is read and checked here, the rest by
+    ``run``. ``done`` collects the reports as they arrive, for an interrupted batch."""
+    stdin = [check_file(STDIN_NAME, options, read_text("-", options.limits))] if "-" in files else []
+    done += stdin
+    paths = [f for f in files if f != "-"]
     err = Console(stderr=True)
+    if not paths:
+        return stdin
     if not (show and err.is_terminal):
-        return run(files, options, jobs=jobs)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        reports = run(paths, options, jobs=jobs, on_result=done.append)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("check", total=len(files))
-        return run(files, options, jobs=jobs, on_result=lambda _: progress.advance(task))
+        columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("check", total=len(paths))
+
+            def arrived(report: FileReport) -> None:
+                done.append(report)
+                progress.advance(task)
+
+            reports = run(paths, options, jobs=jobs, on_result=arrived)
+    if stdin:
+        reports.insert(files.index("-"), stdin[0])
+    return reports
 
 
 SUMMARY_ROWS = 30
@@ -199,9 +251,9 @@ def _print_check(reports: list[FileReport], counts: dict[str, int]) -> None:
             click.echo(f"{r.status.upper()} {r.file}")
             for line in r.messages():
                 click.echo(f"  {visible(line)}")
-        if r.unused:
+        if verbose() and r.unused:
             click.echo(f"info: {r.file}: not used by the output: {', '.join(r.unused)}")
-        for note in r.notes:
+        for note in r.notes if not quiet() else ():
             click.echo(f"info: {r.file}: {note}")
         if r.shrink is not None:
             click.echo(visible(summary(r.shrink, r.shrink.get("file"))))
@@ -219,7 +271,8 @@ def _print_check(reports: list[FileReport], counts: dict[str, int]) -> None:
         )
     if len(ranked) > SUMMARY_ROWS:
         table.add_row(f"... {len(ranked) - SUMMARY_ROWS} more", "", "", "", "", "")
-    console().print(table)
+    if not quiet():
+        console().print(table)
     unsure = f", {counts['inconclusive']} inconclusive" if counts["inconclusive"] else ""
     click.echo(f"{counts['passed']} passed, {counts['failed']} failed{unsure}, {counts['error']} errors")
 

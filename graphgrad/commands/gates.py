@@ -10,10 +10,10 @@ from rich.table import Table
 from ..gatecheck import check_all
 from ..jsonout import clean, dumps
 from ..plugins import load_registry
-from . import common, console, emit
+from . import common, console, emit, quiet
 
 
-@click.command()
+@click.command(short_help="List the registered gates; --check tests each backward.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--check", "run_check", is_flag=True, help="Check every gate's backward on random inputs.")
 @common
@@ -71,7 +71,8 @@ def _check_gates(registry, as_json: bool) -> None:
                 "skipped": f"skipped: {r.skipped}",
             }[r.status]
             table.add_row(r.op, r.plugin, str(r.cases), f"{r.worst:.2g}", verdict)
-        console().print(table)
+        if not quiet():
+            console().print(table)
         for r in results:
             for failure in r.failures + r.inconclusive:
                 click.echo(f"{r.op} ({r.plugin}): {failure.strip()}")

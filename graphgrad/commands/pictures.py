@@ -19,14 +19,23 @@ from ..writing import write_atomic
 from . import common, console
 
 
-@click.command()
+@click.command(short_help="Write a graph as yaml, json, dot, mermaid or python.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--to", "fmt", required=True, metavar="FORMAT", help="yaml, json, dot, mermaid, python, ...")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="Write here, not stdout.")
+@click.option(
+    "-o", "--output", "out", type=click.Path(dir_okay=False), help="Write here (- or none: stdout)."
+)
 @click.option("--values", is_flag=True, help="dot, mermaid: label edges with values and gradients.")
 @common
 def export(file: str, fmt: str, out: str | None, values: bool, plugins, limits) -> None:
-    """Write FILE's graph in another format."""
+    """Write FILE's graph in another format (FILE may be - for stdin).
+
+    \b
+    Examples:
+      graphgrad export graphs/simple.yaml --to python
+      graphgrad export graphs/simple.yaml --to dot --values -o simple.dot
+      graphgrad export graphs/simple.yaml --to mermaid -o -
+    """
     graph = load(file, plugins=plugins, limits=limits)
     names = [e.name for e in graph.registry.exporters()]
     if fmt not in names:
@@ -35,13 +44,13 @@ def export(file: str, fmt: str, out: str | None, values: bool, plugins, limits) 
     if values and "values" not in cls.model_fields:
         raise click.BadParameter(f"the {fmt} format takes no --values", param_hint="--values")
     text = cls(**({"values": True} if values else {})).export(graph)
-    if out:
+    if out and out != "-":
         write_atomic(out, text, what="-o")
     else:
         click.echo(text, nl=False)
 
 
-@click.command()
+@click.command(short_help="Draw a graph: values above, gradients below each edge.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), required=True, help="OUT.svg|png|pdf")
 @click.option("--no-values", is_flag=True, help="Draw the graph alone, without values and gradients.")
@@ -49,7 +58,7 @@ def export(file: str, fmt: str, out: str | None, values: bool, plugins, limits) 
 def render(file: str, out: str, no_values: bool, plugins, limits) -> None:
     """Draw FILE as the lecture does: values above, gradients below each edge.
 
-    Needs Graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz; macOS:
+    Needs Graphviz's dot program (Debian/Ubuntu: apt-get install graphviz; macOS:
     brew install graphviz; conda: conda install graphviz).
     """
     fmt = Path(out).suffix.lstrip(".").lower()
@@ -60,14 +69,21 @@ def render(file: str, out: str, no_values: bool, plugins, limits) -> None:
     draw(text, fmt, out)
 
 
-@click.command()
+@click.command(short_help="Show backprop node by node: upstream x local = downstream.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--node", "only", default=None, metavar="NAME", help="Explain this node only.")
 @click.option("--paths", "paths_of", metavar="INPUT", help="Sum of path products for a scalar input.")
 @click.option("--full", is_flag=True, help="Show arrays whole, not summarised.")
 @common
 def explain(file: str, only: str | None, paths_of: str | None, full: bool, plugins, limits) -> None:
-    """Show backpropagation step by step: upstream x local = downstream, node by node."""
+    """Show backpropagation step by step: upstream x local = downstream, node by node.
+
+    \b
+    Examples:
+      graphgrad explain graphs/simple.yaml
+      graphgrad explain graphs/copy_gate.yaml --paths x
+      graphgrad explain graphs/sigmoid_neuron.yaml --node s3
+    """
     graph = load(file, plugins=plugins, limits=limits)
     flow = gradient_flow(graph)
     if only is not None and only not in graph.definition.nodes:

@@ -16,10 +16,11 @@ from ..jsonout import dumps
 from ..plugins import load_registry
 from ..results import run_document, save_results
 from ..schema import graph_schema
-from . import common, console, emit, graph_files, print_issues
+from ..source import STDIN_NAME
+from . import common, console, emit, graph_files, print_issues, quiet, verbose
 
 
-@click.command()
+@click.command(short_help="Run a graph forward and backward; print value, gradients.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option(
@@ -38,7 +39,17 @@ from . import common, console, emit, graph_files, print_issues
 )
 @common
 def run(file: str, as_json: bool, sets: tuple[str, ...], save: str | None, plugins, limits) -> None:
-    """Run FILE forward and backward; print the output value and the gradients."""
+    """Run FILE forward and backward; print the output value and the gradients.
+
+    FILE may be - for stdin. Compares with the file's expect: (exit 1 on a mismatch);
+    -q prints only the mismatches.
+
+    \b
+    Examples:
+      graphgrad run graphs/simple.yaml
+      graphgrad run graphs/sigmoid_neuron.yaml --json --set x0=-1.5
+      graphgrad run graphs/two_layer_svm.yaml --save results.json
+    """
     graph = load(file, plugins=plugins, limits=limits)
     result = graph.run(inputs=_parse_sets(sets) or None)
     if save:
@@ -46,10 +57,10 @@ def run(file: str, as_json: bool, sets: tuple[str, ...], save: str | None, plugi
     document, mismatches = run_document(graph, result, file=file)
     if as_json:
         emit(dumps(document))
-    else:
+    elif not quiet():
         _print_run(graph, result)
     for m in mismatches:
-        click.echo(f"{file}: expect: {m}", err=True)
+        click.echo(f"{STDIN_NAME if file == '-' else file}: expect: {m}", err=True)
     sys.exit(1 if mismatches else 0)
 
 
@@ -95,12 +106,16 @@ def _fmt(value: np.ndarray) -> str:
     return f"min {v.min():.6g}, max {v.max():.6g}, mean {v.mean():.6g}, norm {np.linalg.norm(v):.6g}"
 
 
-@click.command()
+@click.command(short_help="Load graph files; list every error of each.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @common
 def validate(paths: tuple[str, ...], as_json: bool, plugins, limits) -> None:
-    """Check that every graph file in PATHS loads (folders are searched recursively)."""
+    """Check that every graph file in PATHS loads, and list every error of each.
+
+    A folder is searched recursively for graph files (*.yaml, *.yml with a
+    'graphgrad:' line in the first 4 KB); a file named is always read; - is stdin.
+    """
     load_registry(plugins)
     report = []
     for file in graph_files(paths):
@@ -114,16 +129,22 @@ def validate(paths: tuple[str, ...], as_json: bool, plugins, limits) -> None:
     if as_json:
         emit(dumps({"valid": len(report) - invalid, "invalid": invalid, "files": report}))
     else:
+        if verbose():
+            for r in report:
+                click.echo(f"{r['file']}: {'valid' if r['valid'] else 'invalid'}")
         click.echo(f"{len(report) - invalid} valid, {invalid} invalid")
     sys.exit(2 if invalid else 0)
 
 
-@click.command()
+@click.command(short_help="Print a JSON Schema of the graph format, for editors.")
 @common
 def schema(plugins, limits) -> None:
     """Print a JSON Schema of the graph format, with the gates of loaded plugins.
 
-    Save it and point editors at it with the modeline
-    ``# yaml-language-server: $schema=graphgrad.schema.json``.
+    Save it and point editors at it with a first line in the graph file:
+
+    \b
+      graphgrad schema --plugins my_gates.py > my.schema.json
+      # yaml-language-server: $schema=my.schema.json
     """
     click.echo(json.dumps(graph_schema(load_registry(plugins)), indent=2))

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import click
 
-from . import common
+from . import common, quiet, verbose
 
 MIB = 1024 * 1024
 
 
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.command(short_help="Serve the HTTP API and the graph playground.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 for every interface (the service has no authentication).",
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port to listen on."
+)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
 @click.option(
     "--spares",
@@ -30,7 +40,13 @@ MIB = 1024 * 1024
     show_default=True,
     help="Seconds a request may compute.",
 )
-@click.option("--max-body-bytes", type=click.IntRange(min=1), default=4 * MIB, show_default=True)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1),
+    default=4 * MIB,
+    show_default=True,
+    help="Largest request body; a larger one is a 413 problem.",
+)
 @click.option(
     "--max-response-bytes",
     type=click.IntRange(min=1024),
@@ -85,8 +101,12 @@ def serve(
     """Serve validate, run, check and export over HTTP (needs graphgrad[serve]), and the
     graph playground at / (open http://127.0.0.1:8000/?graph=simple in a browser).
 
+    Prints the address once it listens, then one access line per request (-q: none).
+    A port in use is exit 2. Ctrl-C stops it.
+
     \b
       graphgrad serve --port 8000 &
+      until curl -sf http://127.0.0.1:8000/healthz; do sleep 0.2; done
       curl -s --data-binary @graphs/simple.yaml -H 'content-type: application/yaml' \\
            http://127.0.0.1:8000/v1/run
     """
@@ -99,6 +119,7 @@ def serve(
         raise click.UsageError(
             f"graphgrad serve needs its extra: pip install 'graphgrad[serve]' ({exc})"
         ) from None
+    _check_port(host, port)
     protocol = guarded_protocol(header_timeout=header_timeout, max_connections=max_connections)
     app = create_app(
         plugins=tuple(str(p) for p in plugins),
@@ -113,4 +134,26 @@ def serve(
         connection_counts=protocol.counts,
         graphs=graphs if graphs is not None else "default",
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", http=protocol, timeout_keep_alive=5)
+    level = "warning" if quiet() else "debug" if verbose() else "info"
+    uvicorn.run(app, host=host, port=port, log_level=level, http=protocol, timeout_keep_alive=5)
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port in use, or an address this machine does not have, is a usage error (exit 2)
+    that names it, before any worker starts."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.BadParameter(f"cannot listen on '{host}': {exc.strerror}", param_hint="--host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.UsageError(
+                    f"port {port} on {host} is in use: stop what listens there, or pick another "
+                    f"with --port (e.g. --port {port + 1})"
+                ) from None
+            raise click.UsageError(f"cannot listen on {host} port {port}: {exc.strerror}") from None

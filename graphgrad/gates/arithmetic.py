@@ -10,6 +10,8 @@ from ..gate import Code, Gate, Shape, broadcast
 
 
 class _Broadcasting(Gate):
+    shape_rule = "NumPy broadcasting of the inputs"
+
     complex_step = True
 
     def shape(self, *shapes: Shape) -> Shape:
@@ -18,6 +20,8 @@ class _Broadcasting(Gate):
 
 class Add(_Broadcasting):
     """a + b + ...: passes the upstream gradient to every input (distributor)."""
+
+    gradient = "upstream, to every input (distributor)"
 
     op = "add"
     pattern = "distributor"
@@ -41,6 +45,8 @@ class Add(_Broadcasting):
 class Sub(_Broadcasting):
     """a - b."""
 
+    gradient = "a: upstream; b: -upstream"
+
     op = "sub"
 
     def forward(self, a, b):
@@ -58,6 +64,8 @@ class Sub(_Broadcasting):
 
 class Mul(_Broadcasting):
     """a * b: each input gets the other times the upstream (swap multiplier)."""
+
+    gradient = "a: upstream x b; b: upstream x a (swap multiplier)"
 
     op = "mul"
     pattern = "swap multiplier"
@@ -77,6 +85,8 @@ class Mul(_Broadcasting):
 
 class Div(_Broadcasting):
     """a / b."""
+
+    gradient = "a: upstream / b; b: -upstream x a / b^2"
 
     op = "div"
 
@@ -100,6 +110,9 @@ class Div(_Broadcasting):
 class Neg(_Broadcasting):
     """-a."""
 
+    gradient = "-upstream"
+    shape_rule = "the shape of a"
+
     op = "neg"
 
     def forward(self, a):
@@ -117,6 +130,9 @@ class Neg(_Broadcasting):
 
 class Pow(_Broadcasting):
     """a ** exponent, for a constant exponent."""
+
+    gradient = "upstream x exponent x a^(exponent - 1)"
+    shape_rule = "the shape of a"
 
     op = "pow"
     examples = [{"exponent": 3.0}, {"exponent": 0.5}, {"exponent": -2.0}]

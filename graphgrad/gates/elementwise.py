@@ -10,6 +10,8 @@ from ..gate import Gate, Shape, broadcast
 
 
 class _Unary(Gate):
+    shape_rule = "the shape of a"
+
     complex_step = True
 
     def shape(self, a: Shape) -> Shape:
@@ -18,6 +20,8 @@ class _Unary(Gate):
 
 class Exp(_Unary):
     """e^a."""
+
+    gradient = "upstream x e^a (the output)"
 
     op = "exp"
 
@@ -36,6 +40,8 @@ class Exp(_Unary):
 
 class Log(_Unary):
     """Natural logarithm."""
+
+    gradient = "upstream / a"
 
     op = "log"
 
@@ -58,6 +64,8 @@ class Log(_Unary):
 class Sqrt(_Unary):
     """Square root."""
 
+    gradient = "upstream / (2 sqrt(a))"
+
     op = "sqrt"
 
     def forward(self, a):
@@ -79,6 +87,8 @@ class Sqrt(_Unary):
 class Square(_Unary):
     """a^2."""
 
+    gradient = "upstream x 2a"
+
     op = "square"
 
     def forward(self, a):
@@ -96,6 +106,8 @@ class Square(_Unary):
 
 class Reciprocal(_Unary):
     """1 / a."""
+
+    gradient = "-upstream / a^2"
 
     op = "reciprocal"
 
@@ -118,6 +130,8 @@ class Reciprocal(_Unary):
 class Abs(_Unary):
     """|a|; the local gradient at 0 is 0."""
 
+    gradient = "upstream x sign(a); 0 at a = 0"
+
     op = "abs"
 
     def forward(self, a):
@@ -138,6 +152,8 @@ class Abs(_Unary):
 
 class Relu(_Unary):
     """max(0, a); the local gradient at 0 is 0."""
+
+    gradient = "upstream where a > 0, else 0 (0 at a = 0)"
 
     op = "relu"
 
@@ -162,6 +178,8 @@ class Relu(_Unary):
 class LeakyRelu(_Unary):
     """a for a > 0, slope * a otherwise."""
 
+    gradient = "upstream where a > 0, else slope x upstream"
+
     op = "leaky_relu"
     slope: float = 0.01
 
@@ -183,6 +201,8 @@ class LeakyRelu(_Unary):
 
 class Sigmoid(_Unary):
     """1 / (1 + e^-a), computed without overflow; local gradient s (1 - s)."""
+
+    gradient = "upstream x s (1 - s), s the output"
 
     op = "sigmoid"
 
@@ -206,6 +226,8 @@ class Sigmoid(_Unary):
 class Tanh(_Unary):
     """tanh a; local gradient 1 - t^2."""
 
+    gradient = "upstream x (1 - t^2), t the output"
+
     op = "tanh"
 
     def forward(self, a):
@@ -222,6 +244,8 @@ class Tanh(_Unary):
 
 
 class _Router(Gate):
+    shape_rule = "NumPy broadcasting of a and b"
+
     complex_step = True
     pattern = "router"
     _win: ClassVar[str]
@@ -244,6 +268,8 @@ class _Router(Gate):
 class Max(_Router):
     """Elementwise maximum: routes the upstream to the larger input; a tie splits it."""
 
+    gradient = "upstream to the larger input (router); a tie gives each half"
+
     op = "max"
     _win = ">"
 
@@ -260,6 +286,8 @@ class Max(_Router):
 
 class Min(_Router):
     """Elementwise minimum: routes the upstream to the smaller input; a tie splits it."""
+
+    gradient = "upstream to the smaller input (router); a tie gives each half"
 
     op = "min"
     _win = "<"

@@ -9,6 +9,8 @@ from .reduction import normalize_axes
 
 
 class _AlongAxis(Gate):
+    shape_rule = "the shape of a"
+
     complex_step = True
     axis: int = -1
 
@@ -24,6 +26,8 @@ def _softmax(a: np.ndarray, axis: int) -> np.ndarray:
 
 class Softmax(_AlongAxis):
     """e^a / sum e^a along ``axis``, shifted by the max so that it cannot overflow."""
+
+    gradient = "s (upstream - sum(upstream x s)) along axis, s the output"
 
     op = "softmax"
 
@@ -42,6 +46,8 @@ class Softmax(_AlongAxis):
 
 class LogSoftmax(_AlongAxis):
     """a - log sum e^a along ``axis``, computed stably."""
+
+    gradient = "upstream - softmax(a) x sum(upstream) along axis"
 
     op = "log_softmax"
 
@@ -62,6 +68,8 @@ class LogSoftmax(_AlongAxis):
 class _ClassificationLoss(Gate):
     """A loss over scores [N, C] (or [C]) and integer labels [N] (or a scalar)."""
 
+    shape_rule = "scalar; scores [N, C] with labels [N], or [C] with a scalar label"
+
     complex_step = True
 
     def shape(self, scores: Shape, labels: Shape) -> Shape:
@@ -78,7 +86,11 @@ class _ClassificationLoss(Gate):
         if labels is None:
             return
         if labels.dtype.kind not in "iu":
-            raise InputValueError(1, f"labels must be int64, not {labels.dtype}")
+            raise InputValueError(
+                1,
+                f"labels must be int64, not {labels.dtype}: a list of numbers is float unless the "
+                "input says dtype: int64, as in {value: [1, 0, 2], dtype: int64}",
+            )
         classes = scores.shape[-1] if scores is not None else None
         if labels.size and (labels.min() < 0 or (classes is not None and labels.max() >= classes)):
             bad = labels.min() if labels.min() < 0 else labels.max()
@@ -99,6 +111,8 @@ class _ClassificationLoss(Gate):
 
 class CrossEntropy(_ClassificationLoss):
     """Mean over samples of -log softmax(scores)[label]."""
+
+    gradient = "scores: (softmax(scores) - onehot(label)) / N x upstream; labels: none"
 
     op = "cross_entropy"
 
@@ -126,6 +140,10 @@ class CrossEntropy(_ClassificationLoss):
 
 class SvmLoss(_ClassificationLoss):
     """Multiclass hinge: mean over samples of sum_{j != y} max(0, s_j - s_y + margin)."""
+
+    gradient = (
+        "scores: upstream / N at each j whose margin term is active, minus their count at y; labels: none"
+    )
 
     op = "svm_loss"
     margin: float = 1.0
@@ -166,6 +184,9 @@ class SvmLoss(_ClassificationLoss):
 
 class L2(Gate):
     """Sum of squares, the regulariser R(W); local gradient 2a."""
+
+    gradient = "upstream x 2a"
+    shape_rule = "scalar"
 
     op = "l2"
     complex_step = True

@@ -29,6 +29,8 @@ def normalize_axes(axis: int | list[int] | None, ndim: int) -> tuple[int, ...]:
 
 
 class _Reduce(Gate):
+    shape_rule = "a without the axes (kept as 1 with keepdims)"
+
     complex_step = True
     axis: int | list[int] | None = None
     keepdims: bool = False
@@ -64,6 +66,8 @@ class _Reduce(Gate):
 class Sum(_Reduce):
     """Sum over ``axis`` (all axes by default)."""
 
+    gradient = "upstream spread back over the summed axes"
+
     op = "sum"
 
     def forward(self, a):
@@ -81,6 +85,8 @@ class Sum(_Reduce):
 
 class Mean(_Reduce):
     """Mean over ``axis`` (all axes by default)."""
+
+    gradient = "upstream spread back over the axes, divided by their size"
 
     op = "mean"
 

@@ -13,6 +13,9 @@ from ..gate import SUM_TO, Gate, Shape, broadcast, sum_to
 class Matmul(Gate):
     """``numpy.matmul``: vectors, matrices and broadcast batches of matrices."""
 
+    gradient = "a: upstream @ b^T; b: a^T @ upstream (batches summed back)"
+    shape_rule = "numpy.matmul's: [n, k] @ [k, m] = [n, m]; vectors and batches too"
+
     op = "matmul"
     complex_step = True
 
@@ -86,6 +89,9 @@ def _matmul_grad_b(g, a, b):
 class Transpose(Gate):
     """Permute axes; without ``axes``, reverse them all."""
 
+    gradient = "upstream with the inverse permutation"
+    shape_rule = "a's axes permuted"
+
     op = "transpose"
     examples = [{}, {"axes": [1, 0]}]
     complex_step = True
@@ -118,6 +124,9 @@ class Transpose(Gate):
 
 class Reshape(Gate):
     """Give the elements a new shape; one dimension may be -1."""
+
+    gradient = "upstream reshaped to a's shape"
+    shape_rule = "shape, with one -1 inferred"
 
     op = "reshape"
     examples = [{"shape": [-1]}]
