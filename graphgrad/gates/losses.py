@@ -109,7 +109,9 @@ class CrossEntropy(_ClassificationLoss):
         logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         return -np.mean(logp[np.arange(len(y)), y])
 
-    def backward(self, grad, out, scores, labels):
+    def backward(self, grad, out, scores, labels, *, needs=(True, False)):
+        if not needs[0]:
+            return (None, None)
         s, y = self._rows(scores, labels)
         d = _softmax(s, 1)
         d[np.arange(len(y)), y] -= 1
@@ -147,7 +149,9 @@ class SvmLoss(_ClassificationLoss):
         m[np.arange(len(y)), y] = 1.0
         return m
 
-    def backward(self, grad, out, scores, labels):
+    def backward(self, grad, out, scores, labels, *, needs=(True, False)):
+        if not needs[0]:
+            return (None, None)
         s, y = self._rows(scores, labels)
         active = (self._margins(s, y) > 0).astype(s.dtype)
         active[np.arange(len(y)), y] = -active.sum(axis=1)
