@@ -268,9 +268,14 @@ def startup_suite() -> None:
     from .startup import startup
 
     rows = startup()
-    table = Table("command", "seconds", "ratio to importing NumPy")
+    table = Table("command", "seconds", "ratio to importing NumPy", "ratio to importing the libraries")
     for r in rows:
-        table.add_row(r["command"], f"{r['seconds']:.3f}", f"{r['ratio_to_numpy_import']:.2f}x")
+        table.add_row(
+            r["command"],
+            f"{r['seconds']:.3f}",
+            f"{r['ratio_to_numpy_import']:.2f}x",
+            f"{r['ratio_to_libraries_import']:.2f}x",
+        )
     emit(table, "startup", {"results": rows})
 
 
