@@ -3,10 +3,10 @@
 A gate is a pydantic model: its fields are the node's attributes in the graph file, so
 validating a node is ``GateClass.model_validate(attributes)``. One instance serves one
 node. ``forward`` computes the output from NumPy arrays; ``backward`` returns one
-downstream gradient per input (upstream x local), ``None`` where an input has none. A ``backward`` that declares the
-keyword-only ``needs`` is told which inputs' gradients are used (PyTorch's
-``ctx.needs_input_grad``) and may skip the others; called without it (gate checks,
-``explain``), it computes them all.
+downstream gradient per input (upstream x local), ``None`` where an input has none. A
+``backward`` that declares the keyword-only ``needs`` is told which inputs' gradients
+are used (PyTorch's ``ctx.needs_input_grad``) and may skip the others; called without
+it (gate checks, ``explain``), it computes them all.
 """
 
 from __future__ import annotations

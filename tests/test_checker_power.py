@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 import graphgrad
+from graphgrad import verify
 from graphgrad.gates.arithmetic import Add, Mul
 from graphgrad.gates.elementwise import Exp, Sigmoid, Square, Tanh
 from graphgrad.gates.losses import Softmax
 from graphgrad.gates.shaping import Matmul
-from graphgrad import verify
 from graphgrad.verify import check_graph
 from tests.conftest import ROOT
 
