@@ -78,15 +78,21 @@ def _scalar_floor(graph: graphgrad.Graph):
     return floor, args, agrees
 
 
-def bench_net(batch: int, repeats: int, loss: str = "svm") -> dict:
-    graph, v, _ = _net(batch, loss)
-    timing = rotation([lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss), graph.run], repeats)
+def bench_net(batch: int, repeats: int, loss: str = "svm", x_grad: bool = True) -> dict:
+    """The net against the floor that computes the same gradients (X's only when X has
+    ``grad: true``), alternated in one rotation."""
+    graph, v, _ = _net(batch, loss, x_grad)
+    timing = rotation(
+        [lambda: numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss, x_grad=x_grad), graph.run], repeats
+    )
     floor_s, run_s = timing.medians
+    data = "X grad: true" if x_grad else "X grad: false (the lecture's)"
     return {
-        "workload": f"two-layer net D={NET[0]} H={NET[1]} C={NET[2]}, {loss}, batch {batch}",
+        "workload": f"two-layer net D={NET[0]} H={NET[1]} C={NET[2]}, {loss}, {data}, batch {batch}",
         "kind": "net",
         "size": batch,
         "loss": loss,
+        "x_grad": x_grad,
         "graphgrad_s": run_s,
         "numpy_floor_s": floor_s,
         "ratio": timing.ratio(1, 0),
@@ -96,13 +102,14 @@ def bench_net(batch: int, repeats: int, loss: str = "svm") -> dict:
 NET = (3072, 100, 10)
 
 
-def _net(batch: int, loss: str):
+def _net(batch: int, loss: str, x_grad: bool = True):
     """The net's graph, its input values, and a test that an answer agrees with the floor."""
-    graph = graphgrad.load(two_layer(batch, *NET, loss=loss))
+    graph = graphgrad.load(two_layer(batch, *NET, loss=loss, x_grad=x_grad))
     v = {k: d.value for k, d in graph.definition.inputs.items()}
-    expected = numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss)
+    expected = numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss, x_grad=x_grad)
     result = graph.run()
     assert np.isclose(result.value, expected[0]) and np.allclose(result.grads["W1"], expected[1])
+    assert np.allclose(result.grads["W2"], expected[2]) and ("X" in result.grads) == x_grad
 
     def agrees(out) -> bool:
         return all(np.allclose(a, b) for a, b in zip(out, expected, strict=True))
@@ -261,9 +268,14 @@ def startup_suite() -> None:
     from .startup import startup
 
     rows = startup()
-    table = Table("command", "seconds", "ratio to importing NumPy")
+    table = Table("command", "seconds", "ratio to importing NumPy", "ratio to importing the libraries")
     for r in rows:
-        table.add_row(r["command"], f"{r['seconds']:.3f}", f"{r['ratio_to_numpy_import']:.2f}x")
+        table.add_row(
+            r["command"],
+            f"{r['seconds']:.3f}",
+            f"{r['ratio_to_numpy_import']:.2f}x",
+            f"{r['ratio_to_libraries_import']:.2f}x",
+        )
     emit(table, "startup", {"results": rows})
 
 
@@ -311,7 +323,12 @@ def bench_flat(text: str, label: str, repeats: int) -> dict:
 
 def engine_suite(args: argparse.Namespace) -> None:
     rows = [bench_scalar(n, args.repeats) for n in (1_000, 10_000, args.nodes)]
-    rows += [bench_net(b, args.repeats, loss) for loss in ("svm", "softmax") for b in (1, 64, 1024)]
+    rows += [
+        bench_net(b, args.repeats, loss, x_grad)
+        for x_grad in (False, True)
+        for loss in ("svm", "softmax")
+        for b in (1, 64, 1024)
+    ]
     flat = [
         bench_flat(scalar_dag_text(10_000), "scalar DAG, 13333 nodes", args.repeats),
         bench_flat(two_layer(64, 3072, 100, 10), "two-layer net, batch 64", args.repeats),
@@ -385,6 +402,7 @@ def engine_suite(args: argparse.Namespace) -> None:
     )
     if args.no_peers:
         return
+    rows = [r for r in rows if r.get("x_grad", True)]  # the peers compute X's gradient too
     for row in rows:
         row["peers"] = bench_peers(row, args.repeats)
     print_peers([r for r in rows if r["kind"] == "scalar"], "peers on the scalar DAG (graphgrad ahead by)")

@@ -25,15 +25,18 @@ def _command(*args: str) -> list[str]:
     return [script, *args] if script else [sys.executable, "-m", "graphgrad", *args]
 
 
+LIBRARIES = 'python -c "import numpy, networkx, pydantic, yaml"'
 COMMANDS = {
     'python -c "import numpy"': [sys.executable, "-c", "import numpy"],
+    LIBRARIES: [sys.executable, "-c", "import numpy, networkx, pydantic, yaml"],
     "graphgrad --version": _command("--version"),
     "graphgrad run graphs/simple.yaml": _command("run", "graphs/simple.yaml"),
 }
 
 
 def startup(repeats: int = 7) -> list[dict]:
-    """Median wall time of each command; ratios to importing NumPy."""
+    """Median wall time of each command; ratios to importing NumPy, and to importing the
+    libraries a run needs (issue 13's floor for ``graphgrad run``)."""
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
@@ -42,6 +45,11 @@ def startup(repeats: int = 7) -> list[dict]:
 
     timing = rotation([runner(argv) for argv in COMMANDS.values()], repeats)
     return [
-        {"command": name, "seconds": t, "ratio_to_numpy_import": timing.ratio(i, 0)}
+        {
+            "command": name,
+            "seconds": t,
+            "ratio_to_numpy_import": timing.ratio(i, 0),
+            "ratio_to_libraries_import": timing.ratio(i, 1),
+        }
         for i, (name, t) in enumerate(zip(COMMANDS, timing.medians, strict=True))
     ]

@@ -5,7 +5,9 @@ floats, when one is given) and the NumPy plan: Graph.run, checking, explain and 
 all go through it. Forward visits the steps in topological order and writes each slot's value. Backward
 seeds the output with ones (or a given cotangent) and visits the steps in reverse: each
 input receives the gate's local gradient times the upstream one, and a slot read by several steps sums
-what comes back (fan-out).
+what comes back (fan-out). A gate whose backward declares ``needs`` is told which of its
+inputs' gradients are used, and computes only those (a matmul of the data X by W1
+computes W1's gradient, not X's).
 """
 
 from __future__ import annotations
@@ -97,7 +99,10 @@ def backward(
             continue
         args = [values[i] for i in step.ins]
         try:
-            downstream = step.backward(upstream, values[step.out], *args)
+            if step.needs is None:
+                downstream = step.backward(upstream, values[step.out], *args)
+            else:  # the gate skips the gradients nobody uses (plugins.md "needs")
+                downstream = step.backward(upstream, values[step.out], *args, needs=step.needs)
         except Exception as exc:
             raise _failure(plan, step, "backward", exc) from exc
         if downstream is None or len(downstream) != len(args):

@@ -3,11 +3,15 @@
 A gate is a pydantic model: its fields are the node's attributes in the graph file, so
 validating a node is ``GateClass.model_validate(attributes)``. One instance serves one
 node. ``forward`` computes the output from NumPy arrays; ``backward`` returns one
-downstream gradient per input (upstream x local), ``None`` where an input has none.
+downstream gradient per input (upstream x local), ``None`` where an input has none. A
+``backward`` that declares the keyword-only ``needs`` is told which inputs' gradients
+are used (PyTorch's ``ctx.needs_input_grad``) and may skip the others; called without
+it (gate checks, ``explain``), it computes them all.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Sequence
@@ -138,6 +142,14 @@ def arity(gate_cls: type[Gate]) -> Arity:
     ]
     variadic = any(p.kind is p.VAR_POSITIONAL for p in params)
     return Arity(len(fixed), None if variadic else len(fixed))
+
+
+@functools.cache
+def takes_needs(gate_cls: type[Gate]) -> bool:
+    """Whether the class's ``backward`` declares the keyword-only ``needs`` (plugins.md):
+    then the engine tells it which input gradients are used. Inspected once per class."""
+    param = inspect.signature(gate_cls.backward).parameters.get("needs")
+    return param is not None and param.kind is param.KEYWORD_ONLY
 
 
 def has_shape_rule(gate: Gate) -> bool:

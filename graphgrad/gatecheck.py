@@ -18,7 +18,7 @@ import numpy as np
 from .checker import Checker, Verdict
 from .checkers.differences import Central
 from .checkers.directional import Directional
-from .gate import Arity, Gate, arity, has_shape_rule, sum_to
+from .gate import Arity, Gate, arity, has_shape_rule, sum_to, takes_needs
 from .gate import attributes as attributes_of
 from .objective import GateObjective, widened
 from .plan import Step
@@ -61,6 +61,7 @@ def check_step(
     make_checker: MakeChecker = default_checkers,
     needed: list[bool] | None = None,
     quick: bool = False,
+    out: np.ndarray | None = None,
 ) -> list[Verdict]:
     """One verdict per float argument (failing ones first), with ``input`` set to its name.
 
@@ -69,10 +70,17 @@ def check_step(
     ``quick`` checks a small argument with ``directional`` first and runs ``central``
     (which names the wrong element) only when that fails: for a graph whose checks
     passed, where a fault is unlikely and a few evaluations should confirm it.
+    ``out``: the gate's output at ``args`` when the caller has it (blame, from the
+    forward pass), so that it is not computed again. A gate whose backward takes
+    ``needs`` is told ``needed``, as the engine tells it.
     """
     try:
         with np.errstate(all="ignore"):
-            local = step.backward(upstream, np.asarray(step.forward(*args)), *args)
+            out = np.asarray(step.forward(*args)) if out is None else out
+            if needed is not None and takes_needs(type(step.gate)):
+                local = step.backward(upstream, out, *args, needs=tuple(needed))
+            else:
+                local = step.backward(upstream, out, *args)
         if local is None or len(local) != len(args):
             raise ValueError(
                 f"backward returned {0 if local is None else len(local)} gradients for {len(args)} inputs"

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gate import Gate
+from .gate import Gate, takes_needs
 from .graph import GraphDef
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One gate application: read ``ins`` slots, write ``out``."""
+    """One gate application: read ``ins`` slots, write ``out``. ``needs``: which inputs'
+    gradients are used, for a gate whose backward takes it (None for one that does not)."""
 
     name: str
     op: str
@@ -27,6 +28,7 @@ class Step:
     ins: tuple[int, ...]
     out: int
     line: int
+    needs: tuple[bool, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +69,9 @@ def compile_plan(graph: GraphDef) -> Plan:
                 requires.append(False)
         requires[slot[name]] = any(requires[i] for i in ins)
         gate = node.gate
+        needs = tuple(requires[i] for i in ins) if takes_needs(type(gate)) else None
         steps.append(
-            Step(name, node.op, gate, gate.forward, gate.backward, tuple(ins), slot[name], node.line)
+            Step(name, node.op, gate, gate.forward, gate.backward, tuple(ins), slot[name], node.line, needs)
         )
     feeds_output = graph.reaching_output()
     backward_steps = [s for s in steps if requires[s.out] and s.name in feeds_output]

@@ -23,7 +23,17 @@ from .gatecheck import check_step, float32_tolerance
 from .objective import GraphObjective, widened
 from .plan import Plan
 
-AUTO_THRESHOLD = 10_000
+AUTO_THRESHOLD = 1_000
+"""``auto`` runs ``central`` while the checked inputs hold at most this many elements in
+all (graph-format.md "check"); above, random directions plus every gate alone."""
+AUTO_DIRECTIONS = 1
+"""Random directions per input for ``auto`` above the threshold: one, as each gate then
+gets its own (the file's ``check: {checker: directional, directions: N}`` asks for more).
+Two cost 11-16 passes' time on the 10^6-parameter net, over the issue's 10."""
+BLAME_DIRECTIONS = 1
+"""Random directions per argument when every gate is checked alone after checks that
+passed (quick blame): each gate's own check is a fresh direction, and a failing one is
+checked again with ``central`` where its input is small enough to name the element."""
 
 
 @dataclass(slots=True)
@@ -247,7 +257,7 @@ def _check(graph: Graph, checker_name: str | None, report: FileReport) -> None:
         report.problems += _nondeterministic(plan, values, grads, u)
     if not report.problems:
         report.checks = _numerical(graph, values, grads, checker_name, u)
-        large = any(definition.inputs[c.input].value.size > AUTO_THRESHOLD for c in report.checks)
+        large = _checked_size(graph) > AUTO_THRESHOLD
         auto = _chosen(graph, checker_name) == "auto"
         passed = all(c.passed for c in report.checks)
         if not passed or (auto and large):
@@ -332,7 +342,14 @@ def _chosen(graph: Graph, override: str | None) -> str:
     return override or (spec.checker if spec else "auto")
 
 
-def checker_for(graph: Graph, name: str, dtype: np.dtype, analytic: np.ndarray | None = None) -> Checker:
+def checker_for(
+    graph: Graph,
+    name: str,
+    dtype: np.dtype,
+    analytic: np.ndarray | None = None,
+    *,
+    directions: int | None = None,
+) -> Checker:
     """The named checker with the file's eps, rtol, atol and (for its own checker) options.
 
     For a float32 input the numerical side runs in float64 (``objective.widened``), so the
@@ -345,6 +362,8 @@ def checker_for(graph: Graph, name: str, dtype: np.dtype, analytic: np.ndarray |
         settings["atol"] = spec.atol
         if spec.checker == name:
             settings.update(spec.model_extra or {})
+    if directions is not None and name == "directional":
+        settings.setdefault("directions", directions)
     try:
         cls = graph.registry.checker(name).cls
     except KeyError:
@@ -353,30 +372,50 @@ def checker_for(graph: Graph, name: str, dtype: np.dtype, analytic: np.ndarray |
     return float32_tolerance(cls, settings, dtype, analytic)
 
 
+def _checked(graph: Graph) -> list[str]:
+    """The inputs a check covers: ``check.wrt``, else every differentiable input."""
+    definition = graph.definition
+    spec = definition.spec.check
+    if spec and spec.wrt is not None:
+        return list(spec.wrt)
+    return [n for n, d in definition.inputs.items() if d.grad]
+
+
+def _checked_size(graph: Graph) -> int:
+    """How many elements the checked inputs hold in all: what ``auto`` decides on."""
+    return sum(graph.definition.inputs[n].value.size for n in _checked(graph))
+
+
 def _numerical(
     graph: Graph, values: list, grads: list, override: str | None, u: np.ndarray | None
 ) -> list[Verdict]:
-    plan, definition = graph.plan, graph.definition
-    spec = definition.spec.check
-    wrt = spec.wrt if spec and spec.wrt is not None else [n for n, d in definition.inputs.items() if d.grad]
+    plan = graph.plan
     name = _chosen(graph, override)
+    total = _checked_size(graph)
     verdicts = []
-    for input_name in wrt:
+    for input_name in _checked(graph):
         slot = plan.slot[input_name]
         x, g = values[slot], grads_or_zero(plan, grads, values, input_name)
         objective = GraphObjective(plan, values, slot, u)
-        for checker_name in _plan_checkers(name, x.size):
-            checker = checker_for(graph, checker_name, x.dtype, g)
+        for checker_name in _plan_checkers(name, total):
+            checker = checker_for(graph, checker_name, x.dtype, g, directions=_auto_directions(name))
             verdicts.append(checker.check(objective, widened(x), g, input=input_name))
     return verdicts
 
 
 def _plan_checkers(name: str, size: int) -> list[str]:
-    """``auto``: central up to the threshold; above it, directional (docs/decisions.md says
-    why sparse samples are not added there)."""
+    """``auto``: central while the checked inputs hold at most ``AUTO_THRESHOLD`` elements
+    in all (``size``); above, directional on each, whatever its own size, so that the cost
+    stays a few passes (docs/decisions.md says why sparse samples are not added there)."""
     if name != "auto":
         return [name]
     return ["central"] if size <= AUTO_THRESHOLD else ["directional"]
+
+
+def _auto_directions(name: str) -> int | None:
+    """How many random directions ``auto`` draws per input above its threshold (None:
+    the checker's own default, for a checker named outright)."""
+    return AUTO_DIRECTIONS if name == "auto" else None
 
 
 BLAME_ARGUMENTS = 16
@@ -418,7 +457,9 @@ def blame(
         upstream = rng.normal(size=out.shape).astype(out.dtype)
         names = [plan.names[i] if i < len(plan.names) else "literal" for i in step.ins]
         plugin = graph.registry[step.op].plugin
-        make = lambda name, dtype, g: checker_for(graph, name, dtype, g)  # noqa: E731
+        make = lambda name, dtype, g: checker_for(  # noqa: E731
+            graph, name, dtype, g, directions=BLAME_DIRECTIONS if quick else None
+        )
         needed = [plan.requires_grad[i] and args[k].dtype.kind == "f" for k, i in enumerate(step.ins)]
         wanted = [k for k, n in enumerate(needed) if n]
         if len(wanted) > BLAME_ARGUMENTS:
@@ -428,7 +469,7 @@ def blame(
                 f"blame: node '{step.name}' (line {step.line}) has {len(wanted)} differentiable "
                 f"arguments; {BLAME_ARGUMENTS} of them, drawn from seed {seed}, were checked alone"
             )
-        for verdict in check_step(step, args, upstream, names, make, needed, quick):
+        for verdict in check_step(step, args, upstream, names, make, needed, quick, out):
             if verdict.status == "failed":
                 given = dict(zip(names, args, strict=True))
                 given.pop("literal", None)

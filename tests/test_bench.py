@@ -28,6 +28,19 @@ def test_hand_written_numpy_floor_matches_the_engine(loss):
         np.testing.assert_allclose(r.grads[name], expected, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("loss", ["svm", "softmax"])
+def test_the_floor_of_the_lectures_net_computes_the_same_gradients(loss):
+    """X with grad: false: the floor computes no dX, and the engine returns none."""
+    g = graphgrad.load(two_layer(5, 12, 7, 4, loss=loss, x_grad=False))
+    v = {k: d.value for k, d in g.definition.inputs.items()}
+    value, dW1, dW2 = numpy_floor(v["X"], v["y"], v["W1"], v["W2"], loss, x_grad=False)
+    r = g.run()
+    assert set(r.grads) == {"W1", "W2"}
+    assert float(r.value) == pytest.approx(value, rel=1e-12)
+    for name, expected in (("W1", dW1), ("W2", dW2)):
+        np.testing.assert_allclose(r.grads[name], expected, rtol=1e-10, atol=1e-14)
+
+
 def test_straight_line_float_floor_matches_the_engine():
     g = graphgrad.load(scalar_dag_text(200))
     floor = floor_function(g.definition)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import graphgrad
 from graphgrad.batch import BatchOptions, check_files
 from graphgrad.cli import main
-from graphgrad.verify import check_graph
+from graphgrad.verify import AUTO_DIRECTIONS, check_graph
 from tests.conftest import GRAPHS
 
 WRONG = '''
@@ -305,7 +305,7 @@ def test_large_inputs_use_directional_with_per_gate_checks():
     w_checks = [c.checker for c in report.checks if c.input == "W"]
     assert w_checks == ["directional"]
     assert report.status == "passed" and report.blame == []
-    assert sum(c.evals for c in report.checks if c.input == "W") == 6
+    assert sum(c.evals for c in report.checks if c.input == "W") == 2 * AUTO_DIRECTIONS
 
 
 def test_per_gate_checks_leave_out_gradients_nobody_uses(monkeypatch):
@@ -315,8 +315,8 @@ def test_per_gate_checks_leave_out_gradients_nobody_uses(monkeypatch):
     seen = []
     real = verify.check_step
 
-    def spy(step, args, upstream, names, make, needed=None, quick=False):
-        verdicts = real(step, args, upstream, names, make, needed, quick)
+    def spy(step, args, upstream, names, make, needed=None, quick=False, out=None):
+        verdicts = real(step, args, upstream, names, make, needed, quick, out)
         seen.extend((step.name, v.input) for v in verdicts)
         return verdicts
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import graphgrad
+from graphgrad import verify
 from graphgrad.gates.arithmetic import Add, Mul
 from graphgrad.gates.elementwise import Exp, Sigmoid, Square, Tanh
 from graphgrad.gates.losses import Softmax
@@ -243,6 +244,29 @@ def test_the_plain_sum_really_is_blind_to_it(bug):
         right.grads["a" if "pos" not in BUGS[bug][2] else "pos"],
         atol=1e-12,
     )
+
+
+@pytest.mark.parametrize("above", [False, True], ids=["central", "directions-and-every-gate"])
+@pytest.mark.parametrize("bug", list(BUGS))
+def test_auto_catches_every_bug(monkeypatch, bug, above):
+    """``auto`` on both sides of its threshold: these inputs hold at most 1,000 elements,
+    so it runs central; with the threshold at 0 it runs random directions plus every
+    gate alone (quick blame), as on a large graph, and must still fail the file and name
+    the gate, with the element where its inputs are small enough."""
+    if above:
+        monkeypatch.setattr(verify, "AUTO_THRESHOLD", 0)
+    cls, builtin, _ = BUGS[bug]
+    report = check_graph(graph_for(bug, cls.op), checker="auto")
+    assert report.status == "failed", report.messages()
+    expected = "directional" if above else "central"
+    assert {c.checker for c in report.checks} == {expected}
+    if above:
+        (fault,) = report.blame
+        assert (fault.node, fault.op) == ("p", cls.op)
+        assert fault.verdict.checker == "central" and fault.verdict.worst_index != ()
+        if bug == "wrong for one element of 900":
+            assert fault.verdict.worst_index == (0, 7)
+    assert check_graph(graph_for(bug, builtin), checker="auto").status == "passed"
 
 
 @pytest.mark.parametrize("shape", [[5], [3, 4], [2, 3, 4]])

@@ -137,10 +137,10 @@ class Directional(Checker):
         if shared is None:
             yield from _draw(self.seed, shape, self.directions)
             return
-        key = (self.seed, shape, self.directions)
-        if key not in shared:
+        key = (self.seed, shape)  # the first k directions of a seed are the same for any count
+        if len(shared.get(key, ())) < self.directions:
             shared[key] = list(_draw(self.seed, shape, self.directions))
-        yield from shared[key]
+        yield from shared[key][: self.directions]
 
 
 def _draw(seed: int, shape: tuple[int, ...], count: int) -> Iterator[np.ndarray]:

@@ -52,8 +52,8 @@ class Sub(_Broadcasting):
     def forward(self, a, b):
         return a - b
 
-    def backward(self, grad, out, a, b):
-        return grad, -grad
+    def backward(self, grad, out, a, b, *, needs=(True, True)):
+        return (grad if needs[0] else None), (-grad if needs[1] else None)
 
     def forward_code(self, code, a, b):
         return f"{a} - {b}"
@@ -73,8 +73,9 @@ class Mul(_Broadcasting):
     def forward(self, a, b):
         return a * b
 
-    def backward(self, grad, out, a, b):
-        return grad * b, grad * a
+    def backward(self, grad, out, a, b, *, needs=(True, True)):
+        """Only the gradients used: ``mul(reg, 0.001)`` computes none for the literal."""
+        return (grad * b if needs[0] else None), (grad * a if needs[1] else None)
 
     def forward_code(self, code, a, b):
         return f"{a} * {b}"
@@ -96,9 +97,9 @@ class Div(_Broadcasting):
     def edges(self, a, b):
         return b
 
-    def backward(self, grad, out, a, b):
+    def backward(self, grad, out, a, b, *, needs=(True, True)):
         gb = grad / b
-        return gb, -gb * out
+        return (gb if needs[0] else None), (-gb * out if needs[1] else None)
 
     def forward_code(self, code, a, b):
         return f"{a} / {b}"
@@ -145,7 +146,9 @@ class Pow(_Broadcasting):
         """0 ends the domain of a negative or fractional power (a pole, or a square root)."""
         return None if self.exponent >= 0 and float(self.exponent).is_integer() else a
 
-    def backward(self, grad, out, a):
+    def backward(self, grad, out, a, *, needs=(True,)):
+        if not needs[0]:
+            return (None,)
         return (grad * self.exponent * a ** (self.exponent - 1),)
 
     def _power(self, code: Code, base: str, exponent: float) -> str:

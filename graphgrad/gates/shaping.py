@@ -38,9 +38,11 @@ class Matmul(Gate):
     def forward(self, a, b):
         return np.matmul(a, b)
 
-    def backward(self, grad, out, a, b):
+    def backward(self, grad, out, a, b, *, needs=(True, True)):
+        """Only the gradients used: for ``X @ W1`` with data X, W1's alone (dX = grad @ W1.T
+        would cost as much as the forward)."""
         if a.ndim == 2 and b.ndim == 2:
-            return grad @ b.T, a.T @ grad
+            return (grad @ b.T if needs[0] else None), (a.T @ grad if needs[1] else None)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = grad
@@ -48,8 +50,11 @@ class Matmul(Gate):
             g2 = np.expand_dims(g2, -2 if b.ndim > 1 else -1)
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
-        ga = sum_to(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
-        gb = sum_to(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
+        ga = gb = None
+        if needs[0]:
+            ga = sum_to(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+        if needs[1]:
+            gb = sum_to(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
         return ga, gb
 
     def forward_code(self, code, a, b):
