@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 import graphgrad
-from graphgrad.batch import BatchOptions, check_files
-from graphgrad.objective import GraphObjective
-from graphgrad.verify import check_graph
+from graphgrad.checking.batch import BatchOptions, check_files
+from graphgrad.checking.objective import GraphObjective
+from graphgrad.checking.verify import check_graph
 
 from .nets import two_layer
 from .timing import median_time, rotation
@@ -25,7 +25,7 @@ ELEMENTWISE = {"central": 2, "forward": 1, "richardson": 8, "complex_step": 1}
 
 
 def per_eval_seconds(graph: graphgrad.Graph, name: str, repeats: int = 20) -> float:
-    from graphgrad import engine
+    import graphgrad.engine.backprop as engine
 
     values = engine.run(graph.plan).values
     slot = graph.plan.slot[name]

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from graphgrad.batch import BatchOptions, check_files
+from graphgrad.checking.batch import BatchOptions, check_files
 
 from .check_cost import write_small_files
 from .nets import two_layer
@@ -22,7 +22,7 @@ def dask_batch(count: int = 1000, rounds: int = 5) -> dict:
     """Files per second, local --jobs 2 and a 2-worker LocalCluster, and their ratio."""
     from distributed import Client, LocalCluster
 
-    from graphgrad import dask_executor
+    import graphgrad.checking.dask_executor as dask_executor
 
     folder = Path(tempfile.mkdtemp(prefix="graphgrad-bench-dask-"))
     try:

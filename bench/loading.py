@@ -10,11 +10,11 @@ import time
 import yaml
 
 import graphgrad
+from graphgrad.engine.plan import compile_plan
 from graphgrad.errors import GraphFileError
-from graphgrad.graph import build_graph
-from graphgrad.plan import compile_plan
-from graphgrad.plugins import default_registry
-from graphgrad.source import Limits, parse
+from graphgrad.format.source import Limits, parse
+from graphgrad.graph.dag import build_graph
+from graphgrad.plugins.manager import default_registry
 
 SMALL = "graphgrad: 1\ninputs: {x: 1.0}\nnodes:\n  f: {op: exp, in: [x]}\noutput: f\n"
 

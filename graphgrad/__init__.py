@@ -29,13 +29,13 @@ _EXPORTS = {
     "Gate": "gate",
     "InputValueError": "gate",
     "sum_to": "gate",
-    "check_gate": "gatecheck",
-    "GateCheck": "gatecheck",
-    "FileReport": "verify",
-    "hookimpl": "hookspecs",
+    "check_gate": "checking.gatecheck",
+    "GateCheck": "checking.gatecheck",
+    "FileReport": "checking.verify",
+    "hookimpl": "plugins.hookspecs",
     "load_results": "results",
     "save_results": "results",
-    "Limits": "source",
+    "Limits": "format.source",
 }
 
 __all__ = [
@@ -79,9 +79,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .api import Graph, NodeRef, Result, load
-    from .checker import Checker, Verdict
-    from .errors import (
+    from graphgrad.api import Graph, NodeRef, Result, load
+    from graphgrad.checker import Checker, Verdict
+    from graphgrad.checking.gatecheck import GateCheck, check_gate
+    from graphgrad.checking.verify import FileReport
+    from graphgrad.errors import (
         GateRuntimeError,
         GraphFileError,
         GraphgradError,
@@ -89,10 +91,8 @@ if TYPE_CHECKING:
         Issue,
         PluginError,
     )
-    from .exporter import Exporter
-    from .gate import Code, Gate, InputValueError, sum_to
-    from .gatecheck import GateCheck, check_gate
-    from .hookspecs import hookimpl
-    from .results import load_results, save_results
-    from .source import Limits
-    from .verify import FileReport
+    from graphgrad.exporter import Exporter
+    from graphgrad.format.source import Limits
+    from graphgrad.gate import Code, Gate, InputValueError, sum_to
+    from graphgrad.plugins.hookspecs import hookimpl
+    from graphgrad.results import load_results, save_results

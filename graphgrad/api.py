@@ -27,20 +27,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import engine
-from .errors import GraphgradError
-from .graph import GraphDef, build_graph, graph_from_text
-from .plan import Plan, compile_plan
-from .plugins import PluginRef, load_registry
-from .registry import Registry
-from .scalarplan import ScalarProgram, compile_scalar
-from .source import STDIN, STDIN_NAME, Document, Limits, read_text
-from .writing import write_atomic
+import graphgrad.engine.backprop as engine
+from graphgrad.engine.plan import Plan, compile_plan
+from graphgrad.engine.scalar import ScalarProgram, compile_scalar
+from graphgrad.errors import GraphgradError
+from graphgrad.format.source import STDIN, STDIN_NAME, Document, Limits, read_text
+from graphgrad.format.writing import write_atomic
+from graphgrad.graph.dag import GraphDef, build_graph, graph_from_text
+from graphgrad.plugins.manager import PluginRef, load_registry
+from graphgrad.plugins.registry import Registry
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from .verify import FileReport
+    from graphgrad.checking.verify import FileReport
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ class Graph:
         >>> report.status, report.checks[0].analytic
         ('passed', 6.0)
         """
-        from .verify import check_graph  # the checking layer sits above this facade
+        from graphgrad.checking.verify import check_graph
 
         return check_graph(self, checker=checker)
 

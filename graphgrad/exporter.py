@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from .api import Graph
+    from graphgrad.api import Graph
 
 
 class Exporter(BaseModel):

@@ -216,7 +216,7 @@ class Code:
 
     ``scalar``: the code runs on Python floats (the fast path) rather than NumPy arrays
     (the flat export); there ``np.`` names are float versions of the NumPy functions
-    (``graphgrad.scalarplan.SHIM``) and a name it lacks means no fast path.
+    (``graphgrad.engine.scalar.SHIM``) and a name it lacks means no fast path.
     ``shapes``: each input's shape; ``out_shape``: the output's.
 
     >>> code = Code(False, [(2, 3), (3,)], (2, 3))

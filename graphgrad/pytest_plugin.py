@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from .batch import BatchOptions, check_file, check_files
-from .verify import FileReport
+from graphgrad.checking.batch import BatchOptions, check_file, check_files
+from graphgrad.checking.verify import FileReport
 
 _MARKER = re.compile(rb"^graphgrad\s*:", re.MULTILINE)
 

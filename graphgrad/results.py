@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .api import Graph, Result
-from .errors import GraphgradError
-from .expect import Mismatch, compare
-from .jsonout import clean, to_json
-from .source import Limits, parse, read_text
-from .writing import write_atomic
+from graphgrad.api import Graph, Result
+from graphgrad.errors import GraphgradError
+from graphgrad.format.expect import Mismatch, compare
+from graphgrad.format.jsonout import clean, to_json
+from graphgrad.format.source import Limits, parse, read_text
+from graphgrad.format.writing import write_atomic
 
 FORMAT = "graphgrad_results"
 

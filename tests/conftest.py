@@ -31,7 +31,11 @@ def graphgrad_cli(*args: str, cwd: Path = ROOT, env: dict | None = None):
     """Run the command line in a fresh process, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "graphgrad", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=60,
     )
 
 

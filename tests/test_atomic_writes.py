@@ -15,10 +15,10 @@ import sys
 import pytest
 
 import graphgrad
-import graphgrad.writing
+import graphgrad.format.writing
 from graphgrad.errors import GraphgradError
+from graphgrad.format.writing import write_atomic
 from graphgrad.results import load_results
-from graphgrad.writing import write_atomic
 from tests.conftest import GRAPHS, ROOT, graphgrad_cli
 
 SIMPLE = GRAPHS / "simple.yaml"
@@ -54,7 +54,7 @@ def test_a_write_that_fails_half_way_leaves_the_old_file_and_no_temporary(tmp_pa
         f.flush()
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(graphgrad.writing, "_write", half_then_full_disk)
+    monkeypatch.setattr(graphgrad.format.writing, "_write", half_then_full_disk)
     with pytest.raises(GraphgradError) as err:
         write_atomic(target, "x" * 5_000_000, what="--save")
     assert str(err.value) == (
@@ -160,7 +160,7 @@ def test_permission_denied_is_one_line_wherever_the_tests_run(tmp_path, monkeypa
     def refuse(target):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(graphgrad.writing, "_create_beside", refuse)
+    monkeypatch.setattr(graphgrad.format.writing, "_create_beside", refuse)
     with pytest.raises(GraphgradError) as err:
         write_atomic(target, "new", what="-o")
     assert str(err.value) == f"-o {target}: cannot write: Permission denied; the old file is unchanged"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import graphgrad
-from graphgrad.verify import AUTO_DIRECTIONS, AUTO_THRESHOLD, check_graph
+from graphgrad.checking.verify import AUTO_DIRECTIONS, AUTO_THRESHOLD, check_graph
 
 TEXT = """graphgrad: 1
 inputs:

@@ -23,8 +23,8 @@ from click.testing import CliRunner
 
 import graphgrad
 from graphgrad.cli import main
-from graphgrad.source import Limits
-from graphgrad.spec import Suggester, did_you_mean
+from graphgrad.format.source import Limits
+from graphgrad.format.spec import Suggester, did_you_mean
 from tests.conftest import GRAPHS, ROOT, graphgrad_cli
 
 HOSTILE = Path(__file__).parent / "hostile"

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 import graphgrad
-from graphgrad.batch import BatchOptions, check_files
+from graphgrad.checking.batch import BatchOptions, check_files
+from graphgrad.checking.verify import AUTO_DIRECTIONS, check_graph
 from graphgrad.cli import main
-from graphgrad.verify import AUTO_DIRECTIONS, check_graph
 from tests.conftest import GRAPHS
 
 WRONG = '''
@@ -118,7 +118,9 @@ def test_wrong_plugin_gate_names_input_worst_element_values_and_the_gate(write, 
     assert "blame: line 7: node 'a' (badswish" in human.stdout
 
 
-@pytest.mark.parametrize("checker", ["central", "forward", "sparse", "richardson", "directional", "complex_step"])
+@pytest.mark.parametrize(
+    "checker", ["central", "forward", "sparse", "richardson", "directional", "complex_step"]
+)
 def test_every_checker_fails_the_wrong_gate_and_passes_the_right_one(write, wrong, checker):
     bad = graphgrad.load(write(GRAPH), plugins=[wrong])
     assert check_graph(bad, checker=checker).status == "failed"
@@ -160,7 +162,9 @@ def test_a_kink_is_noted_not_failed():
 
 
 def test_a_near_kink_is_avoided_with_a_smaller_step():
-    g = graphgrad.load("graphgrad: 1\ninputs: {x: [3.0e-7]}\nnodes:\n  r: {op: abs, in: [x]}\n  s: {op: sum, in: [r]}\noutput: s\n")
+    g = graphgrad.load(
+        "graphgrad: 1\ninputs: {x: [3.0e-7]}\nnodes:\n  r: {op: abs, in: [x]}\n  s: {op: sum, in: [r]}\noutput: s\n"
+    )
     (check,) = check_graph(g, checker="central").checks
     assert check.passed and check.kinks[0].one_sided is False
     assert check.numeric == pytest.approx(1.0)
@@ -174,12 +178,17 @@ def test_a_wrong_gradient_at_a_kink_still_fails(tmp_path):
         "    def backward(self, grad, out, a):\n        return (grad * 2.0,)\n\n"
         "@graphgrad.hookimpl\ndef graphgrad_gates():\n    return [BadRelu]\n"
     )
-    g = graphgrad.load("graphgrad: 1\ninputs: {x: [0.0]}\nnodes:\n  r: {op: badrelu, in: [x]}\n  s: {op: sum, in: [r]}\noutput: s\n", plugins=[plugin])
+    g = graphgrad.load(
+        "graphgrad: 1\ninputs: {x: [0.0]}\nnodes:\n  r: {op: badrelu, in: [x]}\n  s: {op: sum, in: [r]}\noutput: s\n",
+        plugins=[plugin],
+    )
     assert check_graph(g, checker="central").status == "failed"
 
 
 def test_nan_names_the_first_node(write):
-    path = write("graphgrad: 1\ninputs: {x: -1.0}\nnodes:\n  a: {op: exp, in: [x]}\n  b: {op: neg, in: [a]}\n  c: {op: log, in: [b]}\n  d: {op: mul, in: [c, 2]}\noutput: d\n")
+    path = write(
+        "graphgrad: 1\ninputs: {x: -1.0}\nnodes:\n  a: {op: exp, in: [x]}\n  b: {op: neg, in: [a]}\n  c: {op: log, in: [b]}\n  d: {op: mul, in: [c, 2]}\noutput: d\n"
+    )
     doc = json.loads(invoke("check", path, "--json").stdout)
     problems = doc["files"][0]["problems"]
     assert doc["files"][0]["status"] == "failed"
@@ -189,7 +198,9 @@ def test_nan_names_the_first_node(write):
 def test_nondeterministic_backward_fails(write, wrong):
     path = write("graphgrad: 1\ninputs: {x: 1.0}\nnodes:\n  f: {op: flaky, in: [x]}\noutput: f\n")
     doc = json.loads(invoke("check", path, "--json", "--plugins", wrong).stdout)
-    assert doc["files"][0]["problems"] == ["backward is not deterministic: the gradient of 'x' differs between two runs"]
+    assert doc["files"][0]["problems"] == [
+        "backward is not deterministic: the gradient of 'x' differs between two runs"
+    ]
 
 
 def test_complex_step_refuses_a_gate_that_does_not_say_it_accepts_complex(write, wrong):
@@ -205,11 +216,15 @@ def test_expect_is_compared(write):
     path = write(GRAPHS.joinpath("simple.yaml").read_text().replace("z: 3}", "z: 4}"))
     doc = json.loads(invoke("check", path, "--json").stdout)
     assert doc["files"][0]["status"] == "failed"
-    assert doc["files"][0]["expect"] == ["gradient of z: expected 4.0, got 3.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"]
+    assert doc["files"][0]["expect"] == [
+        "gradient of z: expected 4.0, got 3.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"
+    ]
 
 
 def test_unused_nodes_are_information(write):
-    path = write("graphgrad: 1\ninputs: {x: 1.0, u: 2.0}\nnodes:\n  f: {op: exp, in: [x]}\n  lone: {op: exp, in: [u]}\noutput: f\n")
+    path = write(
+        "graphgrad: 1\ninputs: {x: 1.0, u: 2.0}\nnodes:\n  f: {op: exp, in: [x]}\n  lone: {op: exp, in: [u]}\noutput: f\n"
+    )
     result = invoke("check", path, "-v")  # cli.md: information is shown with -v only
     assert result.exit_code == 0 and "not used by the output: u, lone" in result.stdout
     assert "not used by the output" not in invoke("check", path).stdout
@@ -239,10 +254,12 @@ def test_jobs_give_the_same_results_in_the_same_order(tmp_path):
     one = check_files(paths, BatchOptions(), jobs=1)
     two = check_files(paths, BatchOptions(), jobs=2)
     assert [r.file for r in one] == [r.file for r in two] == paths
-    assert [[c.max_rel_error for c in r.checks] for r in one] == [[c.max_rel_error for c in r.checks] for r in two]
+    assert [[c.max_rel_error for c in r.checks] for r in one] == [
+        [c.max_rel_error for c in r.checks] for r in two
+    ]
 
 
-CRASHING = '''
+CRASHING = """
 import os, signal, threading
 import graphgrad
 
@@ -263,7 +280,7 @@ class Hang(graphgrad.Gate):
 @graphgrad.hookimpl
 def graphgrad_gates():
     return [Crash, Hang]
-'''
+"""
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -310,7 +327,7 @@ def test_large_inputs_use_directional_with_per_gate_checks():
 
 def test_per_gate_checks_leave_out_gradients_nobody_uses(monkeypatch):
     """X has grad: false, so matmul's gradient for X is never used and not checked."""
-    import graphgrad.verify as verify
+    import graphgrad.checking.verify as verify
 
     seen = []
     real = verify.check_step
@@ -346,14 +363,14 @@ class _OneWrongElement(graphgrad.Gate):
 
 
 def _step(gate: graphgrad.Gate):
-    from graphgrad.plan import Step
+    from graphgrad.engine.plan import Step
 
     return Step("q", gate.op, gate, gate.forward, gate.backward, (0,), 1, 3)
 
 
 def test_quick_gate_check_confirms_a_correct_gate_with_a_few_evaluations():
-    from graphgrad.gatecheck import check_step
-    from graphgrad.gates.elementwise import Square
+    from graphgrad.builtin.gates.elementwise import Square
+    from graphgrad.checking.gatecheck import check_step
 
     a = np.random.default_rng(1).normal(size=(20, 30))
     upstream = np.random.default_rng(2).normal(size=a.shape)
@@ -364,7 +381,7 @@ def test_quick_gate_check_confirms_a_correct_gate_with_a_few_evaluations():
 
 
 def test_quick_gate_check_falls_back_to_central_to_name_the_wrong_element():
-    from graphgrad.gatecheck import check_step
+    from graphgrad.checking.gatecheck import check_step
 
     a = np.random.default_rng(1).normal(size=(20, 30))
     upstream = np.random.default_rng(2).normal(size=a.shape)
@@ -375,7 +392,7 @@ def test_quick_gate_check_falls_back_to_central_to_name_the_wrong_element():
 
 
 def test_directions_are_shared_within_one_graph_check_and_equal_to_fresh_draws():
-    from graphgrad.checkers.directional import Directional, shared_directions
+    from graphgrad.builtin.checkers.directional import Directional, shared_directions
 
     checker = Directional()
     fresh = list(checker._directions((40, 30)))

@@ -22,8 +22,12 @@ def test_run_json_is_one_document_with_the_documented_keys():
     result = invoke("run", GRAPHS / "simple.yaml", "--json")
     doc = json.loads(result.stdout)
     assert doc == {
-        "file": str(GRAPHS / "simple.yaml"), "name": "simple", "output": "f", "value": -12.0,
-        "grads": {"x": -4.0, "y": -4.0, "z": 3.0}, "expect": {"passed": True, "mismatches": []},
+        "file": str(GRAPHS / "simple.yaml"),
+        "name": "simple",
+        "output": "f",
+        "value": -12.0,
+        "grads": {"x": -4.0, "y": -4.0, "z": 3.0},
+        "expect": {"passed": True, "mismatches": []},
     }
 
 
@@ -47,7 +51,11 @@ def test_set_replaces_inputs():
 
 @pytest.mark.parametrize(
     ("sets", "words"),
-    [(["z"], "is not NAME=VALUE"), (["z=abc"], "not a number or a JSON list"), (["q=1"], "no input named 'q'")],
+    [
+        (["z"], "is not NAME=VALUE"),
+        (["z=abc"], "not a number or a JSON list"),
+        (["q=1"], "no input named 'q'"),
+    ],
 )
 def test_bad_set_is_a_usage_error(sets, words):
     args = [a for s in sets for a in ("--set", s)]
@@ -99,7 +107,9 @@ def test_schema_validates_every_shipped_graph_and_rejects_a_bad_one():
 def test_schema_includes_plugin_gates():
     swish = ROOT / "plugins" / "graphgrad-swish" / "graphgrad_swish.py"
     schema = json.loads(invoke("schema", "--plugins", swish).stdout)
-    ops = [n["properties"]["op"]["const"] for n in schema["properties"]["nodes"]["additionalProperties"]["oneOf"]]
+    ops = [
+        n["properties"]["op"]["const"] for n in schema["properties"]["nodes"]["additionalProperties"]["oneOf"]
+    ]
     assert "swish" in ops and "mul" in ops
 
 
@@ -115,8 +125,8 @@ def test_unknown_command_is_a_usage_error():
 def test_shipped_schema_file_is_current():
     """graphgrad.schema.json (used by the modeline in graphs/simple.yaml) matches
     `graphgrad schema` for the built-in plugins; regenerate it after changing a gate."""
-    from graphgrad.plugins import build_registry, make_plugin_manager
-    from graphgrad.schema import graph_schema
+    from graphgrad.graph.schema import graph_schema
+    from graphgrad.plugins.manager import build_registry, make_plugin_manager
 
     builtin = build_registry(make_plugin_manager(use_env=False, use_entry_points=False))
     shipped = json.loads((ROOT / "graphgrad.schema.json").read_text())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import graphgrad
-from graphgrad import engine
+import graphgrad.engine.backprop as engine
 from tests.conftest import GRAPHS
 
 HEAD = "graphgrad: 1\n"
@@ -78,7 +78,7 @@ def test_paths_count_each_use_of_a_repeated_argument():
     g = graphgrad.load(
         HEAD + "inputs: {x: 3.0}\nnodes:\n  s: {op: mul, in: [x, x]}\n  f: {op: add, in: [s, x]}\noutput: f\n"
     )
-    from graphgrad.flow import gradient_flow, paths
+    from graphgrad.explain.flow import gradient_flow, paths
 
     terms = paths(gradient_flow(g), "x")
     assert [t.nodes for t in terms] == [["x", "s", "f"], ["x", "s", "f"], ["x", "f"]]

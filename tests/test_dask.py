@@ -16,12 +16,12 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from graphgrad.batch import BatchOptions, check_files
+from graphgrad.checking.batch import BatchOptions, check_files
 from graphgrad.cli import main
 from tests.conftest import ROOT
 
 distributed = pytest.importorskip("distributed")
-from graphgrad.dask_executor import check_files_dask  # noqa: E402
+from graphgrad.checking.dask_executor import check_files_dask  # noqa: E402
 
 FILES = 1000
 """Generated files in the row-by-row comparison (besides a crashing, a hanging and an invalid one)."""
@@ -262,7 +262,7 @@ def test_dask_without_the_extra_is_a_usage_error_naming_it(tmp_path, monkeypatch
     path = tmp_path / "g.yaml"
     path.write_text(_graph(0))
     monkeypatch.setitem(sys.modules, "distributed", None)
-    monkeypatch.delitem(sys.modules, "graphgrad.dask_executor", raising=False)
+    monkeypatch.delitem(sys.modules, "graphgrad.checking.dask_executor", raising=False)
     result = CliRunner().invoke(main, ["check", str(path), "--executor", "dask"])
     assert result.exit_code == 2
     assert "pip install -e '.[dask]'" in result.stderr

@@ -94,7 +94,9 @@ def test_unused_input_gets_zeros_and_unused_node_is_computed():
 
 
 def test_grad_false_input_is_not_differentiated():
-    r = load("inputs:\n  x: 2\n  c: {value: 3, grad: false}\nnodes:\n  f: {op: mul, in: [x, c]}\noutput: f\n").run()
+    r = load(
+        "inputs:\n  x: 2\n  c: {value: 3, grad: false}\nnodes:\n  f: {op: mul, in: [x, c]}\noutput: f\n"
+    ).run()
     assert set(r.grads) == {"x"} and float(r.grads["x"]) == 3
 
 
@@ -127,7 +129,7 @@ def test_fan_out_sums_are_right_when_gates_share_gradient_arrays():
 def test_gradient_sums_reuse_only_arrays_nothing_else_holds():
     import weakref
 
-    from graphgrad.engine import _accumulate
+    from graphgrad.engine.backprop import _accumulate
 
     owned = [np.ones(3)]
     before = weakref.ref(owned[0])
@@ -223,7 +225,10 @@ def test_a_gate_failing_at_run_time_is_located():
     module = types.ModuleType("broken_plugin")
     module.graphgrad_gates = graphgrad.hookimpl(lambda: [Broken])
     g = load("inputs: {x: 1}\nnodes:\n  b: {op: broken, in: [x]}\noutput: b\n", plugins=[module])
-    with pytest.raises(graphgrad.GateRuntimeError, match=r"<text>:4:1: node 'b' \(broken\): backward failed: RuntimeError: boom"):
+    with pytest.raises(
+        graphgrad.GateRuntimeError,
+        match=r"<text>:4:1: node 'b' \(broken\): backward failed: RuntimeError: boom",
+    ):
         g.run()
 
 

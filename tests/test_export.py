@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import graphgrad
 from graphgrad.cli import main
-from graphgrad.flow import gradient_flow, paths
+from graphgrad.explain.flow import gradient_flow, paths
 from tests.conftest import GRAPHS
 
 FILES = sorted(GRAPHS.rglob("*.yaml"))
@@ -110,7 +110,9 @@ def test_flat_code_refuses_a_gate_without_code_by_name(tmp_path):
     plugin.write_text(NO_CODE)
     text = "graphgrad: 1\ninputs: {x: 1.5}\nnodes:\n  c: {op: cube, in: [x]}\n  f: {op: exp, in: [c]}\noutput: f\n"
     g = graphgrad.load(text, plugins=[plugin])
-    with pytest.raises(graphgrad.GraphgradError, match=r"no flat code for: cube \(.*cube\.py.*\); .*forward_code"):
+    with pytest.raises(
+        graphgrad.GraphgradError, match=r"no flat code for: cube \(.*cube\.py.*\); .*forward_code"
+    ):
         g.export("python")
     assert g.scalar_program is None  # and no fast path: the NumPy plan runs it
     assert float(g.run().grads["x"]) == pytest.approx(3 * 1.5**2 * np.exp(1.5**3), rel=1e-12)
@@ -122,7 +124,10 @@ OPS = ["add", "sub", "mul", "tanh", "sigmoid", "exp", "square", "neg", "max"]
 @st.composite
 def built_graphs(draw):
     g = graphgrad.Graph(draw(st.sampled_from(["gen", "g2"])), seed=draw(st.integers(0, 5)))
-    names = [g.input("a", draw(st.floats(-2, 2))), g.input("b", shape=[draw(st.integers(1, 3))], init="normal")]
+    names = [
+        g.input("a", draw(st.floats(-2, 2))),
+        g.input("b", shape=[draw(st.integers(1, 3))], init="normal"),
+    ]
     if draw(st.booleans()):
         names.append(g.input("c", draw(st.lists(st.floats(-2, 2), min_size=1, max_size=1))))
     for i in range(draw(st.integers(1, 8))):
@@ -155,7 +160,9 @@ def test_dot_has_shapes_and_lecture_labels():
     assert '"x" [shape=box' in dot and '"q" [shape=circle, label="+"' in dot
     # x -> q carries x's value -2 above and the gradient -4 below
     assert '"x" -> "q" [label=<<font color="darkgreen">-2</font><br/><font color="red">-4</font>>]' in dot
-    assert '"f" -> "__out__" [label=<<font color="darkgreen">-12</font><br/><font color="red">1</font>>]' in dot
+    assert (
+        '"f" -> "__out__" [label=<<font color="darkgreen">-12</font><br/><font color="red">1</font>>]' in dot
+    )
     plain = invoke("export", GRAPHS / "simple.yaml", "--to", "dot").stdout
     assert "label=<" not in plain
 
@@ -227,7 +234,9 @@ def test_paths_sum_to_the_gradient():
 def test_paths_refuse_arrays_and_too_many_paths(write):
     assert "needs scalars" in invoke("explain", GRAPHS / "two_layer_svm.yaml", "--paths", "W1").stderr
     body = "".join(f"  d{i}: {{op: add, in: [d{i - 1}, d{i - 1}]}}\n" for i in range(1, 12))
-    path = write("graphgrad: 1\ninputs: {x: 1.0}\nnodes:\n  d0: {op: mul, in: [x, 1]}\n" + body + "output: d11\n")
+    path = write(
+        "graphgrad: 1\ninputs: {x: 1.0}\nnodes:\n  d0: {op: mul, in: [x, 1]}\n" + body + "output: d11\n"
+    )
     result = invoke("explain", path, "--paths", "x")
     assert result.exit_code == 2 and "more than 200 paths" in result.stderr
 
@@ -270,7 +279,9 @@ def test_builder_errors_are_named():
     g = graphgrad.Graph()
     x = g.input("x", [1.0, 2.0])
     g.matmul(x, g.input("W", shape=[3, 3], init="normal"), name="h")
-    with pytest.raises(graphgrad.GraphFileError, match="node 'h' \\(matmul\\): matmul of shapes \\[2\\] and \\[3, 3\\]"):
+    with pytest.raises(
+        graphgrad.GraphFileError, match="node 'h' \\(matmul\\): matmul of shapes \\[2\\] and \\[3, 3\\]"
+    ):
         g.run()
     with pytest.raises(AttributeError, match="no attribute or gate 'matmull'"):
         g.matmull(x, x)

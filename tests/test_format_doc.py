@@ -10,9 +10,9 @@ import re
 import pytest
 
 import graphgrad
-from graphgrad.gatedoc import gate_table
-from graphgrad.plugins import build_registry, make_plugin_manager
-from graphgrad.registry import Registry
+from graphgrad.graph.gatedoc import gate_table
+from graphgrad.plugins.manager import build_registry, make_plugin_manager
+from graphgrad.plugins.registry import Registry
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "format.md"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import graphgrad
-from graphgrad.gatecheck import attribute_sets, candidate_shapes
+from graphgrad.checking.gatecheck import attribute_sets, candidate_shapes
 from tests.conftest import graphgrad_cli
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import graphgrad
+from graphgrad.checking.gatecheck import SHAPE_POOL, attribute_sets
+from graphgrad.engine.scalar import gate_function
 from graphgrad.gate import Gate, arity, has_code, has_shape_rule, sum_to
-from graphgrad.gatecheck import SHAPE_POOL, attribute_sets
-from graphgrad.plugins import build_registry, make_plugin_manager
-from graphgrad.scalarplan import gate_function
+from graphgrad.plugins.manager import build_registry, make_plugin_manager
 from tests.conftest import ROOT
 
 SWISH = ROOT / "plugins" / "graphgrad-swish" / "graphgrad_swish.py"
@@ -90,7 +90,7 @@ def _compare(got, expected, what: str) -> None:
 def test_the_gates_that_give_code_include_every_builtin_and_the_swish_plugin():
     ops = {t.op for t in WITH_CODE}
     assert {"swish", "softplus"} <= ops
-    assert {t.op for t in REGISTRY if t.plugin.startswith("graphgrad.gates")} <= ops
+    assert {t.op for t in REGISTRY if t.plugin.startswith("graphgrad.builtin.gates")} <= ops
 
 
 @pytest.mark.parametrize("gate_type", WITH_CODE, ids=lambda t: t.op)
@@ -164,8 +164,14 @@ SCALAR_OPS = {
 def test_no_op_table_outside_the_gates():
     """Nothing keyed by op name outside the gate classes: the modules that generate code,
     run the fast path and explain the flow name no built-in op in a string."""
-    ops = {t.op for t in REGISTRY if t.plugin.startswith("graphgrad.gates")}
-    for module in ["codegen.py", "scalarplan.py", "flow.py", "explain.py", "export/flatcode.py"]:
+    ops = {t.op for t in REGISTRY if t.plugin.startswith("graphgrad.builtin.gates")}
+    for module in [
+        "engine/codegen.py",
+        "engine/scalar.py",
+        "explain/flow.py",
+        "explain/table.py",
+        "builtin/exporters/flatcode.py",
+    ]:
         tree = ast.parse((ROOT / "graphgrad" / module).read_text())
         keys = []  # what a table or a test on op names is made of
         for n in ast.walk(tree):
@@ -250,8 +256,8 @@ def test_backward_code_with_the_wrong_count_is_a_clear_error(tmp_path):
 
 
 def test_a_plugin_gates_pattern_is_shown_by_explain(tmp_path):
-    from graphgrad.explain import explain_rows
-    from graphgrad.flow import MEANING, gradient_flow
+    from graphgrad.explain.flow import MEANING, gradient_flow
+    from graphgrad.explain.table import explain_rows
 
     plugin = tmp_path / "fork.py"
     plugin.write_text(

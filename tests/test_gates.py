@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from graphgrad.gate import sum_to
-from graphgrad.plugins import default_registry
+from graphgrad.plugins.manager import default_registry
 from tests.conftest import central_difference
 
 REG = default_registry()
@@ -118,7 +118,7 @@ def test_backward_matches_central_differences(case, seed):
 
 def test_every_builtin_gate_is_covered():
     covered = {op for op, _, _ in CASES}
-    builtin = {g.op for g in REG if g.plugin == "graphgrad.gates"}
+    builtin = {g.op for g in REG if g.plugin == "graphgrad.builtin.gates"}
     assert builtin == covered
 
 

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphgrad
-from graphgrad.codegen import GENERATED, identifiers, number, plain, string_body
-from graphgrad.spec import NAME, RESERVED
+from graphgrad.engine.codegen import GENERATED, identifiers, number, plain, string_body
+from graphgrad.format.spec import NAME, RESERVED
 from tests.conftest import ROOT, graphgrad_cli
 
 HOSTILE = Path(__file__).parent / "hostile"

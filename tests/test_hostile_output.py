@@ -53,7 +53,9 @@ def test_a_path_with_brackets_is_printed_as_it_is(tmp_path):
 
 def test_control_characters_in_a_file_reach_neither_terminal_nor_junit(tmp_path):
     path = tmp_path / "ctl.yaml"
-    path.write_text('graphgrad: 1\ninputs: {x: 1.0}\nnodes:\n  f: {op: "mu\\x01l\\x1bl", in: [x, x]}\noutput: f\n')
+    path.write_text(
+        'graphgrad: 1\ninputs: {x: 1.0}\nnodes:\n  f: {op: "mu\\x01l\\x1bl", in: [x, x]}\noutput: f\n'
+    )
     junit = tmp_path / "out.xml"
     done = graphgrad_cli("check", path, "--junit", junit)
     assert done.returncode == 2

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 import graphgrad
 from graphgrad.cli import main
-from graphgrad.service_pool import PoolSettings
-from graphgrad.service_tasks import handle
+from graphgrad.service.pool import PoolSettings
+from graphgrad.service.tasks import handle
 
 SQUARE = "graphgrad: 1\nname: sq\ninputs:\n  x: {value: 3.0, grad: true}\nnodes:\n  f: {op: square, in: [x]}\noutput: f\n"
 FAILING = SQUARE + "expect:\n  value: 10.0\n  grads: {x: 6.0}\n"
@@ -41,9 +41,16 @@ def test_a_failing_expect_is_in_the_run_document_and_exits_1(write):
     path = write(FAILING)
     result, doc = run_json(path)
     assert result.exit_code == 1
-    assert doc["expect"] == {"passed": False, "mismatches": ["value: expected 10.0, got 9.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"]}
+    assert doc["expect"] == {
+        "passed": False,
+        "mismatches": [
+            "value: expected 10.0, got 9.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"
+        ],
+    }
     assert doc["value"] == 9.0 and doc["grads"] == {"x": 6.0}
-    assert result.stderr.splitlines() == [f"{path}: expect: value: expected 10.0, got 9.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"]
+    assert result.stderr.splitlines() == [
+        f"{path}: expect: value: expected 10.0, got 9.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"
+    ]
 
 
 def test_a_passing_expect_says_passed_and_no_expect_has_no_key(write):
@@ -77,7 +84,12 @@ def test_a_nonfinite_value_against_expect_stays_valid_json(write):
     )
     result, doc = run_json(write(text))
     assert result.exit_code == 1 and doc["value"] == "-inf"
-    assert doc["expect"] == {"passed": False, "mismatches": ["value: expected 1.0, got -inf (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"]}
+    assert doc["expect"] == {
+        "passed": False,
+        "mismatches": [
+            "value: expected 1.0, got -inf (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"
+        ],
+    }
     assert service_run(text)[1]["expect"] == doc["expect"]
 
 

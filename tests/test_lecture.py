@@ -94,9 +94,7 @@ def test_two_layer_net_matches_hand_written_numpy(name, loss):
     graph = graphgrad.load(GRAPHS / f"{name}.yaml")
     r = graph.run()
     v = r.values
-    L, grads = numpy_two_layer(
-        v["X"], v["y"], v["W1"], v["W2"], 0.001, loss, v.get("b1"), v.get("b2")
-    )
+    L, grads = numpy_two_layer(v["X"], v["y"], v["W1"], v["W2"], 0.001, loss, v.get("b1"), v.get("b2"))
     assert r.value == pytest.approx(L, rel=1e-12)
     assert set(r.grads) == set(grads) & set(r.grads)
     for k, g in r.grads.items():

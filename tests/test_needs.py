@@ -10,9 +10,9 @@ import pytest
 
 import graphgrad
 from graphgrad import gate as gate_module
-from graphgrad.gates.arithmetic import Div, Mul, Sub
-from graphgrad.gates.losses import CrossEntropy, SvmLoss
-from graphgrad.gates.shaping import Matmul
+from graphgrad.builtin.gates.arithmetic import Div, Mul, Sub
+from graphgrad.builtin.gates.losses import CrossEntropy, SvmLoss
+from graphgrad.builtin.gates.shaping import Matmul
 
 NET = """graphgrad: 1
 inputs:
@@ -72,7 +72,7 @@ def test_matmul_of_data_computes_no_gradient_for_it(monkeypatch):
 def test_gradients_with_needs_equal_the_full_ones():
     g = graphgrad.load(NET)
     plan = g.plan
-    values = graphgrad.engine.run(plan).values
+    values = graphgrad.engine.backprop.run(plan).values
     full = {}
     for step in plan.backward_steps:
         args = [values[i] for i in step.ins]

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 import graphgrad
-from graphgrad import hookspecs
+import graphgrad.plugins.hookspecs as hookspecs
 from tests.conftest import GRAPHS, graphgrad_cli
 
 HOOKS = sorted(name for name, f in vars(hookspecs).items() if hasattr(f, f"{hookspecs.PROJECT}_spec"))

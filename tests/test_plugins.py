@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import graphgrad
 from graphgrad.cli import main
-from graphgrad.plugins import build_registry, make_plugin_manager
+from graphgrad.plugins.manager import build_registry, make_plugin_manager
 from tests.conftest import ROOT, graphgrad_cli
 
 SWISH = ROOT / "plugins" / "graphgrad-swish" / "graphgrad_swish.py"
@@ -88,7 +88,9 @@ def test_two_plugins_claiming_one_op_name_both(tmp_path):
 def test_a_plugin_claiming_a_builtin_op_is_refused(tmp_path):
     clash = tmp_path / "clash.py"
     clash.write_text(CUBE.replace("{op}", "mul"))
-    with pytest.raises(graphgrad.PluginError, match=r"op 'mul' is registered by two plugins: graphgrad.gates"):
+    with pytest.raises(
+        graphgrad.PluginError, match=r"op 'mul' is registered by two plugins: graphgrad.builtin.gates"
+    ):
         graphgrad.load("graphgrad: 1\ninputs: {x: 1}\nnodes: {}\noutput: x\n", plugins=[clash])
 
 
@@ -123,7 +125,7 @@ def test_a_plugin_returning_a_non_gate_is_refused(tmp_path):
 def test_builtins_register_through_the_same_hook():
     pm = make_plugin_manager(use_entry_points=False, use_env=False)
     impls = pm.hook.graphgrad_gates.get_hookimpls()
-    assert [i.plugin_name for i in impls] == ["graphgrad.gates"]
+    assert [i.plugin_name for i in impls] == ["graphgrad.builtin.gates"]
 
 
 def test_gates_lists_attributes_and_origin(tmp_path):
@@ -138,4 +140,4 @@ def test_gates_lists_attributes_and_origin(tmp_path):
     assert gates["pow"]["attributes"]["exponent"]["required"] is True
     assert gates["reshape"]["attributes"]["shape"]["required"] is True
     assert gates["add"]["inputs"] == "2 or more" and gates["mul"]["inputs"] == "2"
-    assert gates["mul"]["plugin"] == "graphgrad.gates"
+    assert gates["mul"]["plugin"] == "graphgrad.builtin.gates"

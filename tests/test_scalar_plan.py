@@ -11,11 +11,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphgrad
-from graphgrad import engine
+import graphgrad.engine.backprop as engine
 from tests.conftest import GRAPHS
 
-OPS = ["add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "square", "reciprocal", "abs",
-       "relu", "leaky_relu", "sigmoid", "tanh", "max", "min", "sum", "mean", "l2", "pow"]
+OPS = [
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "exp",
+    "log",
+    "sqrt",
+    "square",
+    "reciprocal",
+    "abs",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "max",
+    "min",
+    "sum",
+    "mean",
+    "l2",
+    "pow",
+]
 
 
 def numpy_path(graph: graphgrad.Graph):
@@ -33,8 +54,10 @@ def assert_same_as_numpy(graph: graphgrad.Graph, *, exact: bool = False) -> None
     # other: they may differ in the last bit, and a cancellation later (a - b with a ~ b)
     # turns one ulp of 1 into a large relative error on a tiny result: hence an absolute
     # floor of 1e-12 beside the relative tolerance; arithmetic alone is compared exactly.
-    compare = np.testing.assert_array_equal if exact else (
-        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True)
+    compare = (
+        np.testing.assert_array_equal
+        if exact
+        else (lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True))
     )
     for name in plan.names:
         compare(result.values[name], values[plan.slot[name]])
@@ -63,8 +86,14 @@ def scalar_graphs(draw):
             args = [draw(st.sampled_from(names)), draw(st.sampled_from(names))]
             names.append(g.node(op, *args, name=f"n{k}"))
         elif op == "pow":
-            names.append(g.node(op, draw(st.sampled_from(names)), name=f"n{k}",
-                                exponent=draw(st.sampled_from([2.0, 3.0, 0.5, -1.0, 1.5]))))
+            names.append(
+                g.node(
+                    op,
+                    draw(st.sampled_from(names)),
+                    name=f"n{k}",
+                    exponent=draw(st.sampled_from([2.0, 3.0, 0.5, -1.0, 1.5])),
+                )
+            )
         elif op == "leaky_relu":
             names.append(g.node(op, draw(st.sampled_from(names)), name=f"n{k}", slope=0.2))
         else:
@@ -81,10 +110,22 @@ def test_random_scalar_graphs_agree_with_numpy(g):
 
 @pytest.mark.parametrize(
     ("op", "x"),
-    [("reciprocal", 0.0), ("log", 0.0), ("log", -1.0), ("sqrt", -1.0), ("exp", 1000.0),
-     ("div", 0.0), ("relu", math.nan), ("abs", math.nan), ("max", math.nan),
-     ("relu", -0.0), ("relu", -2.0), ("sigmoid", -1000.0), ("sigmoid", 1000.0),
-     ("sigmoid", math.nan)],
+    [
+        ("reciprocal", 0.0),
+        ("log", 0.0),
+        ("log", -1.0),
+        ("sqrt", -1.0),
+        ("exp", 1000.0),
+        ("div", 0.0),
+        ("relu", math.nan),
+        ("abs", math.nan),
+        ("max", math.nan),
+        ("relu", -0.0),
+        ("relu", -2.0),
+        ("sigmoid", -1000.0),
+        ("sigmoid", 1000.0),
+        ("sigmoid", math.nan),
+    ],
 )
 def test_where_floats_and_numpy_differ_numpy_decides(op, x):
     g = graphgrad.Graph("edge")

@@ -68,8 +68,18 @@ def _start(*args: str, within: float = 60.0) -> tuple[subprocess.Popen, str]:
 
 @pytest.fixture(scope="module")
 def server():
-    proc, base = _start("--workers", "2", "--queue", "16", "--timeout", "10",
-                        "--max-body-bytes", "65536", "--max-elements", "1000000")
+    proc, base = _start(
+        "--workers",
+        "2",
+        "--queue",
+        "16",
+        "--timeout",
+        "10",
+        "--max-body-bytes",
+        "65536",
+        "--max-elements",
+        "1000000",
+    )
     yield base
     proc.terminate()
     proc.wait(timeout=10)
@@ -86,16 +96,26 @@ def slow_server():
 def test_run_gives_the_lectures_numbers(server):
     r = httpx.post(f"{server}/v1/run", content=SIMPLE, headers=YAML)
     assert r.status_code == 200
-    assert r.json() == {"file": "body", "name": "simple", "output": "f", "value": -12.0,
-                        "grads": {"x": -4.0, "y": -4.0, "z": 3.0},
-                        "expect": {"passed": True, "mismatches": []}}
+    assert r.json() == {
+        "file": "body",
+        "name": "simple",
+        "output": "f",
+        "value": -12.0,
+        "grads": {"x": -4.0, "y": -4.0, "z": 3.0},
+        "expect": {"passed": True, "mismatches": []},
+    }
 
 
 def test_a_failed_expect_is_200_with_passed_false(server):
     body = SIMPLE.replace(b"value: -12", b"value: -11")
     r = httpx.post(f"{server}/v1/run", content=body, headers=YAML)
     assert r.status_code == 200
-    assert r.json()["expect"] == {"passed": False, "mismatches": ["value: expected -11.0, got -12.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"]}
+    assert r.json()["expect"] == {
+        "passed": False,
+        "mismatches": [
+            "value: expected -11.0, got -12.0 (beyond rtol 1e-07, atol 1e-09; loosen with expect.rtol)"
+        ],
+    }
 
 
 def test_json_bodies_are_graphs_too(server):
@@ -205,7 +225,7 @@ def test_saturation_is_503_with_retry_after_and_healthz_stays_quick(slow_server)
 def _operations() -> list[tuple[str, str]]:
     """Every (METHOD, path) the service declares, read from the app at collection time so
     that each operation is its own test item."""
-    from graphgrad.service import create_app
+    from graphgrad.service.app import create_app
 
     return [(method.upper(), path) for path, ops in create_app().openapi()["paths"].items() for method in ops]
 

@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner
 
 import graphgrad
-from graphgrad.batch import BatchOptions, check_file
+from graphgrad.checking.batch import BatchOptions, check_file
+from graphgrad.checking.gatecheck import check_step
+from graphgrad.checking.shrink import shrink
+from graphgrad.checking.verify import check_graph
 from graphgrad.cli import main
-from graphgrad.gatecheck import check_step
-from graphgrad.service_pool import PoolSettings
-from graphgrad.service_tasks import handle
-from graphgrad.shrink import shrink
-from graphgrad.verify import check_graph
+from graphgrad.service.pool import PoolSettings
+from graphgrad.service.tasks import handle
 from tests.conftest import ROOT
 
 WRONG = '''

@@ -202,7 +202,10 @@ def test_clicking_a_node_shows_its_row_of_explain(page, server):
         ["q", "add", "3", "-4", "x", "1", "-4", "distributor"],
         ["q", "", "", "", "y", "1", "-4", ""],
     ]
-    assert "passes the upstream gradient unchanged to every input (add)" in page.locator("#details").text_content()
+    assert (
+        "passes the upstream gradient unchanged to every input (add)"
+        in page.locator("#details").text_content()
+    )
 
 
 def test_check_marks_the_wrong_plugin_gate_in_red(page, server):
@@ -263,7 +266,7 @@ def test_nothing_is_loaded_from_another_site(browser, server):
     csp = response.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp
     for name in ("index.html", "app.js", "style.css"):
-        text = (ROOT / "graphgrad" / "web" / name).read_text()
+        text = (ROOT / "graphgrad" / "service" / "web" / name).read_text()
         # the SVG namespace is a name, not a load
         assert not re.findall(r"(?:https?:)?//(?!www\.w3\.org/2000/svg)[a-z0-9.-]+\.[a-z]{2,}", text), name
         assert "@import" not in text and "url(http" not in text
@@ -312,7 +315,7 @@ def test_the_menu_folder_is_an_option_and_symlinks_cannot_leave_it(tmp_path):
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    from graphgrad.service import create_app
+    from graphgrad.service.app import create_app
 
     async def fetch(app, path: str) -> httpx.Response:
         # the app without its lifespan: these routes need no worker
@@ -342,6 +345,6 @@ def test_the_page_ships_in_the_package():
     import tomllib
 
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    shipped = {p.name for p in (ROOT / "graphgrad" / "web").iterdir()}
+    shipped = {p.name for p in (ROOT / "graphgrad" / "service" / "web").iterdir()}
     assert shipped == {"index.html", "app.js", "style.css"}
-    assert {"web/*.html", "web/*.js", "web/*.css"} <= set(data["graphgrad"])
+    assert {"web/*.html", "web/*.js", "web/*.css"} <= set(data["graphgrad.service"])

@@ -1,0 +1,1 @@
+"""The built-in plugin: gates, checkers and exporters, registered like any other."""

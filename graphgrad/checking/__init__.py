@@ -1,0 +1,1 @@
+"""Checking gradients: one graph, one gate, the objective, batches, workers, Dask, JUnit."""

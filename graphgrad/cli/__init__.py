@@ -1,0 +1,74 @@
+"""The command line: a thin shell that parses, calls the API and renders.
+
+Exit codes (cli.md): 0 all ran and passed, 1 something ran and failed, 2 bad usage or an
+invalid graph file. A user's mistake never shows a traceback. Each command lives in
+``graphgrad.cli.common`` and is imported only when it runs, so that ``--version`` and
+``--help`` start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from graphgrad import __version__
+
+COMMANDS = {
+    "run": "graphgrad.cli.running:run",
+    "validate": "graphgrad.cli.running:validate",
+    "schema": "graphgrad.cli.running:schema",
+    "gates": "graphgrad.cli.gates:gates",
+    "check": "graphgrad.cli.checking:check",
+    "export": "graphgrad.cli.pictures:export",
+    "render": "graphgrad.cli.pictures:render",
+    "explain": "graphgrad.cli.pictures:explain",
+    "serve": "graphgrad.cli.serving:serve",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            module, attr = COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Ctrl-C anywhere (an import, a plugin loading) is exit 130, not click's exit 1."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("interrupted (Ctrl-C)", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="graphgrad")
+def main() -> None:
+    """graphgrad: computational graphs in YAML, run forward and backward.
+
+    \b
+    Examples:
+      graphgrad run graphs/simple.yaml
+      graphgrad run graphs/sigmoid_neuron.yaml --json
+      graphgrad check graphs/
+      graphgrad explain graphs/simple.yaml
+      graphgrad render graphs/simple.yaml -o simple.png
+      graphgrad export graphs/simple.yaml --to python
+      graphgrad gates --check
+      graphgrad serve --port 8000
+
+    FILE may be - (stdin) wherever a command takes one. -q prints only failures,
+    errors and the summary; -v adds information. Exit codes: 0 passed, 1 a check or
+    expectation failed, 2 bad usage or an invalid graph file, 130 Ctrl-C.
+
+    \b
+    Shell completion (bash; zsh and fish alike with zsh_source, fish_source):
+      eval "$(_GRAPHGRAD_COMPLETE=bash_source graphgrad)"
+    """

@@ -1,0 +1,1 @@
+"""The gradient flow in the lecture's words: the flow, explain's table, the picture."""

@@ -1,0 +1,1 @@
+"""The graph file format: YAML with positions, the spec, inputs, expect, writers."""

@@ -1,0 +1,1 @@
+"""The plugin machinery: hook specifications, the manager, the registry."""
