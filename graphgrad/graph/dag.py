@@ -445,12 +445,13 @@ def _edges(dag: nx.DiGraph, inputs: dict[str, InputDef], nodes: dict[str, NodeDe
                 if arg in dag:
                     yield arg, name, {"positions": shared.setdefault((i,), (i,))}
             continue
-        positions: dict[str, tuple[int, ...]] = {}
+        positions: dict[str, list[int]] = {}  # lists: a name repeated n times is O(n), not O(n^2)
         for i, arg in enumerate(args):
             if isinstance(arg, str):
-                positions[arg] = (*positions.get(arg, ()), i)
-        for arg, p in positions.items():
+                positions.setdefault(arg, []).append(i)
+        for arg, where in positions.items():
             if arg in dag:
+                p = tuple(where)
                 yield arg, name, {"positions": shared.setdefault(p, p)}
 
 
