@@ -56,6 +56,11 @@ class Gate(BaseModel):
     complex_step: ClassVar[bool] = False
     """Whether forward accepts complex inputs and is analytic in them, so that the
     complex-step checker may use it (away from kinks)."""
+    deterministic: ClassVar[bool] = False
+    """Whether forward and backward give bit-identical results for the same inputs and
+    leave their inputs unchanged. ``check`` runs backward a second time to catch a gate
+    that does not (a random draw, state kept between calls); a graph whose every gate
+    says True (all built-in ones do) skips that run, a whole forward + backward pass."""
     pattern: ClassVar[str] = ""
     """The gate's part in the lecture's gradient flow ("distributor", "swap multiplier",
     "router"), shown by ``graphgrad explain``; empty for none."""

@@ -352,6 +352,11 @@ def check_gate(
             names = [f"input {i} {list(a.shape)}" for i, a in enumerate(args)]
             result.cases += 1
             ran += 1
+            if cls.deterministic:
+                broken = _breaks_determinism(instance, args, upstream)
+                if broken:
+                    shapes = [list(a.shape) for a in args]
+                    result.failures.append(f"{attrs or ''} on shapes {shapes}: {broken}".strip())
             for v in check_step(step, args, upstream, names):
                 if v.checker != "local":
                     result.worst = max(result.worst, v.max_rel_error)
@@ -364,6 +369,33 @@ def check_gate(
     if result.cases == 0 and not result.failures:
         result.skipped = "no input it accepts gave a finite float output; define `sample_inputs` on the class"
     return result
+
+
+def _breaks_determinism(gate: Gate, args: list[np.ndarray], upstream: np.ndarray) -> str:
+    """What contradicts ``deterministic = True`` on these inputs (empty: nothing): two
+    calls of forward and backward must agree bit for bit and leave the inputs as they
+    were, since ``check`` then trusts one run."""
+    kept = [a.copy() for a in args]
+    with np.errstate(all="ignore"):
+        try:
+            runs = []
+            for _ in range(2):
+                out = np.asarray(gate.forward(*args))
+                runs.append((out, gate.backward(upstream, out, *args)))
+        except Exception:
+            return ""  # check_step reports a raising backward
+    if any(not np.array_equal(a, k, equal_nan=True) for a, k in zip(args, kept, strict=True)):
+        return "declares deterministic = True, yet forward or backward changed an input in place"
+    (out1, g1), (out2, g2) = runs
+    if g1 is None or g2 is None:
+        return ""  # check_step reports it
+    same = np.array_equal(out1, out2, equal_nan=True) and len(g1) == len(g2)
+    same = same and all(
+        (a is None and b is None)
+        or (a is not None and b is not None and np.array_equal(a, b, equal_nan=True))
+        for a, b in zip(g1, g2, strict=True)
+    )
+    return "" if same else "declares deterministic = True, yet two calls gave different results"
 
 
 def _describe(v: Verdict) -> str:

@@ -253,7 +253,7 @@ def _check(graph: Graph, checker_name: str | None, report: FileReport) -> None:
     if u is not None:
         _, grads = _run(plan, u)  # the same forward again: runs are deterministic, or the check says so
     report.problems += _nonfinite(plan, values, grads)
-    if not report.problems:
+    if not report.problems and not all(type(s.gate).deterministic for s in plan.steps):
         report.problems += _nondeterministic(plan, values, grads, u)
     if not report.problems:
         report.checks = _numerical(graph, values, grads, checker_name, u)
@@ -330,9 +330,12 @@ def _kind(a: np.ndarray) -> str:
 
 
 def _nondeterministic(plan: Plan, values: list, grads: list, u: np.ndarray | None) -> list[str]:
+    """A second run, for graphs with a gate that does not declare ``Gate.deterministic``.
+    The gradients are finite here (``_nonfinite`` ran first), so a NaN in the second run
+    is a difference, and the comparison needs no ``equal_nan`` (4 ms at 10^6 elements)."""
     _, again = _run(plan, u)
     for name, i in plan.slot.items():
-        if grads[i] is not None and not np.array_equal(grads[i], again[i], equal_nan=True):
+        if grads[i] is not None and not np.array_equal(grads[i], again[i]):
             return [f"backward is not deterministic: the gradient of '{name}' differs between two runs"]
     return []
 

@@ -10,6 +10,7 @@ from graphgrad.gate import Code, Gate, Shape, broadcast
 
 
 class _Broadcasting(Gate):
+    deterministic = True
     shape_rule = "NumPy broadcasting of the inputs"
 
     complex_step = True

@@ -10,6 +10,7 @@ from graphgrad.gate import Gate, Shape, broadcast
 
 
 class _Unary(Gate):
+    deterministic = True
     shape_rule = "the shape of a"
 
     complex_step = True
@@ -244,6 +245,7 @@ class Tanh(_Unary):
 
 
 class _Router(Gate):
+    deterministic = True
     shape_rule = "NumPy broadcasting of a and b"
 
     complex_step = True

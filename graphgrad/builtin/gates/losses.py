@@ -9,6 +9,7 @@ from graphgrad.gate import Gate, InputValueError, Shape
 
 
 class _AlongAxis(Gate):
+    deterministic = True
     shape_rule = "the shape of a"
 
     complex_step = True
@@ -67,6 +68,8 @@ class LogSoftmax(_AlongAxis):
 
 class _ClassificationLoss(Gate):
     """A loss over scores [N, C] (or [C]) and integer labels [N] (or a scalar)."""
+
+    deterministic = True
 
     shape_rule = "scalar; scores [N, C] with labels [N], or [C] with a scalar label"
 
@@ -188,6 +191,8 @@ class SvmLoss(_ClassificationLoss):
 
 class L2(Gate):
     """Sum of squares, the regulariser R(W); local gradient 2a."""
+
+    deterministic = True
 
     gradient = "upstream x 2a"
     shape_rule = "scalar"

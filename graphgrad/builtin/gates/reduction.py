@@ -29,6 +29,7 @@ def normalize_axes(axis: int | list[int] | None, ndim: int) -> tuple[int, ...]:
 
 
 class _Reduce(Gate):
+    deterministic = True
     shape_rule = "a without the axes (kept as 1 with keepdims)"
 
     complex_step = True

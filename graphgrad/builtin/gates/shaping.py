@@ -13,6 +13,8 @@ from graphgrad.gate import SUM_TO, Gate, Shape, broadcast, sum_to
 class Matmul(Gate):
     """``numpy.matmul``: vectors, matrices and broadcast batches of matrices."""
 
+    deterministic = True
+
     gradient = "a: upstream @ b^T; b: a^T @ upstream (batches summed back)"
     shape_rule = "numpy.matmul's: [n, k] @ [k, m] = [n, m]; vectors and batches too"
 
@@ -94,6 +96,8 @@ def _matmul_grad_b(g, a, b):
 class Transpose(Gate):
     """Permute axes; without ``axes``, reverse them all."""
 
+    deterministic = True
+
     gradient = "upstream with the inverse permutation"
     shape_rule = "a's axes permuted"
 
@@ -129,6 +133,8 @@ class Transpose(Gate):
 
 class Reshape(Gate):
     """Give the elements a new shape; one dimension may be -1."""
+
+    deterministic = True
 
     gradient = "upstream reshaped to a's shape"
     shape_rule = "shape, with one -1 inferred"
