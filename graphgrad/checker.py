@@ -10,6 +10,10 @@ Relative error per element is ``|a - n| / max(|a|, |n|, atol / rtol)`` (graph-fo
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -274,3 +278,57 @@ def within_one_sided(
 
 def _float_name(dtype: np.dtype) -> str:
     return "float32" if np.dtype(dtype) in (np.float32, np.complex64) else "float64"
+
+
+_SCOPE: ContextVar[dict | None] = ContextVar("graphgrad_check_scope", default=None)
+
+
+@contextmanager
+def check_scope() -> Iterator[None]:
+    """One graph's check: within it, work that several checks of the same input repeat
+    is done once. A large input is checked as a whole and again in every gate that
+    reads it, with the same random directions and the same step, so at the same
+    points: checkers share their directions, scratch arrays and those points
+    (``remembered``), and objectives the outputs of deterministic gates at a shared
+    point (``shared_output``). Everything lives only as long as the block."""
+    token = _SCOPE.set({})
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def remembered(key: tuple, anchors: tuple, make: Callable[[], Any]) -> Any:
+    """``make()``, once per ``key`` within a ``check_scope`` (always outside one).
+
+    ``anchors`` are the objects the value was made from (keys hold their ``id``s): they
+    are kept alive with it and compared by identity, so an id reused by a new object
+    can never return a stale value."""
+    scope = _SCOPE.get()
+    if scope is None:
+        return make()
+    hit = scope.get(key)
+    if hit is not None and len(hit[0]) == len(anchors) and all(map(operator.is_, hit[0], anchors)):
+        return hit[1]
+    value = make()
+    scope[key] = (anchors, value)
+    return value
+
+
+def share_points(*points: np.ndarray) -> None:
+    """Mark arrays (points a checker evaluates an objective at, never written again
+    within the scope) whose gate outputs objectives may remember (``shared_output``)."""
+    scope = _SCOPE.get()
+    if scope is not None:
+        scope.setdefault("points", {}).update({id(p): p for p in points})
+
+
+def shared_output(owner: object, args: list, compute: Callable[[], Any]) -> Any:
+    """A deterministic gate's output at ``args`` when one of them is a shared point:
+    computed by the first objective that evaluates it, then reused (the graph's check
+    and the gate's own check evaluate ``X @ (W + hv)`` alike). Else ``compute()``."""
+    scope = _SCOPE.get()
+    points = scope.get("points") if scope is not None else None
+    if not points or not any(id(a) in points for a in args):
+        return compute()
+    return remembered(("output", id(owner), *map(id, args)), (owner, *args), compute)

@@ -119,4 +119,5 @@ def test_graph_run_goes_through_engine_run(monkeypatch):
     g.run()
     g.run()
     assert calls == [(None,), (g.scalar_program,)]  # the second run compiles the program
-    assert g.check().status == "passed" and len(calls) == 3  # checking: one run (built-in gates are deterministic)
+    # checking: one run (built-in gates are deterministic)
+    assert g.check().status == "passed" and len(calls) == 3

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphgrad.checker import shared_output
 from graphgrad.engine.plan import Plan, Step
 from graphgrad.gate import Gate
 
@@ -77,6 +78,14 @@ def widened(a: np.ndarray) -> np.ndarray:
     return a.astype(np.complex128 if a.dtype == np.complex64 else np.float64)
 
 
+def _forward(step: Step, args: list) -> np.ndarray:
+    """The step's forward; a deterministic gate's output at a point shared within the
+    check scope is computed once for the graph's check and the gate's own."""
+    if not type(step.gate).deterministic:
+        return step.forward(*args)
+    return shared_output(step, args, lambda: step.forward(*args))
+
+
 class GraphObjective:
     """sum(u * output) as a function of the input in ``slot``; the rest stays as in ``values``.
 
@@ -99,6 +108,9 @@ class GraphObjective:
         self.edge_base = {s.out: _edge_base(s.gate, [wide[i] for i in s.ins]) for s in self.steps}
         self.has_edges = any(e is not None for e in self.edge_base.values())
         self.at_kink = any(_at_kink(b) for b in self.kink_base.values())
+        self.pure = all(type(s.gate).deterministic for s in self.steps)
+        """No gate it runs writes into its inputs, so a checker may evaluate it at a
+        point it shares with other checks (``Directional``)."""
         refusing = [s for s in self.steps if not type(s.gate).complex_step]
         self.complex_ok = not refusing
         self.complex_refusal = (
@@ -119,7 +131,7 @@ class GraphObjective:
                 args = [values[i] for i in step.ins]
                 if self.edge_base[step.out] is not None:
                     edge = max(edge, _edge_ratio(step.gate, self.edge_base[step.out], args))
-                values[step.out] = np.asarray(step.forward(*args))
+                values[step.out] = np.asarray(_forward(step, args))
                 if kink is None:
                     kink = crossed(step.gate, self.kink_base[step.out], args, step.name, step.op)
             out = values[self.plan.output]
@@ -142,6 +154,7 @@ class GateObjective:
         self.has_edges = self.edge_base is not None
         self.at_kink = _at_kink(self.kink_base)
         self.upstream64 = np.asarray(upstream, dtype=np.float64)
+        self.pure = type(step.gate).deterministic
         self.complex_ok = type(step.gate).complex_step
         self.complex_refusal = "" if self.complex_ok else f"gate {step.op} does not accept complex inputs"
         self.last_kink: KinkHit | None = None
@@ -154,6 +167,6 @@ class GateObjective:
         args[self.k] = widened(x)
         self.last_edge = _edge_ratio(self.step.gate, self.edge_base, args)
         with np.errstate(all="ignore"):
-            total = np.sum(self.upstream64 * self.step.forward(*args))
+            total = np.sum(self.upstream64 * _forward(self.step, args))
         self.last_kink = crossed(self.step.gate, self.kink_base, args, self.step.name, self.step.op)
         return complex(total) if np.iscomplexobj(total) else float(total)

@@ -15,8 +15,7 @@ import numpy as np
 
 import graphgrad.engine.backprop as engine
 from graphgrad.api import Graph
-from graphgrad.builtin.checkers.directional import shared_directions
-from graphgrad.checker import Checker, Verdict
+from graphgrad.checker import Checker, Verdict, check_scope
 from graphgrad.checking.gatecheck import check_step, float32_tolerance
 from graphgrad.checking.objective import GraphObjective, widened
 from graphgrad.engine.plan import Plan
@@ -232,7 +231,7 @@ def check_graph(graph: Graph, *, checker: str | None = None, file: str | None = 
     start = time.perf_counter()
     report = FileReport(file or graph.definition.path, graph.name)
     try:
-        with shared_directions():
+        with check_scope():
             _check(graph, checker, report)
     except GateRuntimeError as exc:
         report.status, report.error = "error", [str(exc)]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import ClassVar
 
 import numpy as np
@@ -19,7 +17,17 @@ from graphgrad.builtin.checkers.differences import (
     judge,
     refine_order,
 )
-from graphgrad.checker import Checker, Kink, Objective, Verdict, rounding_noise, within_one_sided
+from graphgrad.checker import (
+    Checker,
+    Kink,
+    Objective,
+    Verdict,
+    check_scope,
+    remembered,
+    rounding_noise,
+    share_points,
+    within_one_sided,
+)
 
 MAX_DIRECTIONS = 100
 
@@ -46,7 +54,7 @@ class Directional(Checker):
     def check(self, f: Objective, x: np.ndarray, analytic: np.ndarray, *, input: str) -> Verdict:
         """Steps, kinks, domain edges and unresolved directions are handled as the
         elementwise checkers handle elements (``differences._Elementwise``)."""
-        scale = max(1.0, largest(x))
+        scale = max(1.0, remembered(("largest", id(x)), (x,), lambda: largest(x)))
         h = self.step(x.dtype) * scale
         tol = self.tolerance(x.dtype)
         g = np.asarray(analytic, dtype=np.float64)
@@ -60,7 +68,8 @@ class Directional(Checker):
             edge_shrinks = kink_shrinks = 0
             stuck.append(False)
             while True:
-                (fp, fm), kink, share = self._pair(f, x, v, size)
+                shared = size == h and getattr(f, "pure", False)
+                (fp, fm), kink, share = self._pair(f, x, v, size, shared=shared)
                 if share > self.edge_share:
                     if edge_shrinks < EDGE_SHRINKS:
                         edge_shrinks, size = edge_shrinks + 1, edge_shrink(size, share, self.edge_share)
@@ -130,44 +139,59 @@ class Directional(Checker):
             note=note,
         )
 
-    def _pair(self, f: Objective, x: np.ndarray, v: np.ndarray, size: float):
+    def _pair(self, f: Objective, x: np.ndarray, v: np.ndarray, size: float, *, shared: bool = False):
         """f(x + size v) and f(x - size v), the first kink crossed, and how close either
         point came to a domain edge (inf for a non-finite value). Each perturbed point is
         written into one buffer: the objectives keep nothing of their argument, and a
         fresh array of 10^6 elements per evaluation costs page faults worth a tenth of a
-        pass."""
-        step, point = self._buffers
-        np.multiply(v, size, out=step, casting="same_kind")
-        fp = float(f(np.add(x, step, out=point)))
+        pass. ``shared`` (the first step of a direction, for an objective whose gates are
+        all deterministic and so never write into it): the two points are made once per
+        check scope, and every check of this input at this step evaluates the same two
+        arrays (``checker.share_points``)."""
+        if shared:
+            plus, minus = remembered(("points", id(x), id(v), size), (x, v), lambda: self._points(x, v, size))
+        else:
+            step, plus = self._buffers
+            np.multiply(v, size, out=step, casting="same_kind")
+            np.add(x, step, out=plus)
+            minus = plus
+        fp = float(f(plus))
         kink, share = f.last_kink, float(getattr(f, "last_edge", 0.0))
-        fm = float(f(np.subtract(x, step, out=point)))
+        if minus is plus:
+            np.subtract(x, step, out=plus)
+        fm = float(f(minus))
         kink, share = kink or f.last_kink, max(share, float(getattr(f, "last_edge", 0.0)))
         self._evals += 2
         finite = np.isfinite(fp) and np.isfinite(fm)
         return (fp, fm), kink, share if finite or share >= 1.0 else float("inf")
 
+    def _points(self, x: np.ndarray, v: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+        """x + size v and x - size v (the same numbers as ``_pair``'s buffers hold), each
+        made in its own array without a step array: a fresh array of 10^6 elements costs
+        about a millisecond of page faults the first time it is written."""
+        plus, minus = np.multiply(v, size, dtype=x.dtype), np.multiply(v, -size, dtype=x.dtype)
+        plus += x
+        minus += x
+        share_points(plus, minus)
+        return plus, minus
+
     def _directions(self, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
-        shared = _SHARED.get()
-        if shared is None:
-            yield from _draw(self.seed, shape, self.directions)
-            return
-        key = (self.seed, shape)  # the first k directions of a seed are the same for any count
-        if len(shared.get(key, ())) < self.directions:
-            shared[key] = list(_draw(self.seed, shape, self.directions))
-        yield from shared[key][: self.directions]
+        """The first k directions of a seed are the same for any count, so a scope keeps
+        the longest list drawn for (seed, shape) and every check takes its first k."""
+        drawn = remembered(("directions", self.seed, shape), (), list)
+        if len(drawn) < self.directions:
+            drawn[:] = _draw(self.seed, shape, self.directions)
+        yield from drawn[: self.directions]
 
 
 def _buffers(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two arrays like x for the step and the point; within ``shared_directions``, the
-    same two for every check of an input of that shape (a large input is checked as a
-    whole and again in each gate that reads it: fresh arrays cost page faults)."""
-    shared = _SHARED.get()
-    if shared is None:
-        return np.empty_like(x), np.empty_like(x)
-    key = ("buffers", x.shape, x.dtype.str)
-    if key not in shared:
-        shared[key] = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
-    return shared[key]
+    """Two scratch arrays like x (the step and a point), shared within a check scope by
+    every check of an input of that shape: fresh arrays cost page faults."""
+    return remembered(
+        ("buffers", x.shape, x.dtype.str),
+        (),
+        lambda: (np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)),
+    )
 
 
 def largest(x: np.ndarray) -> float:
@@ -189,21 +213,8 @@ def _draw(seed: int, shape: tuple[int, ...], count: int) -> Iterator[np.ndarray]
         yield v
 
 
-_SHARED: ContextVar[dict | None] = ContextVar("graphgrad_shared_directions", default=None)
-
-
-@contextmanager
-def shared_directions() -> Iterator[None]:
-    """Within this block, directional checks with the same seed and shape reuse their
-    directions: a graph check looks at a large input once as a whole and again in every
-    gate that reads it, and drawing 3 directions of 10^6 elements costs about a forward
-    pass of the 10^6-parameter net each time. The directions live only as long as the
-    block."""
-    token = _SHARED.set({})
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
+shared_directions = check_scope
+"""The scope a graph check runs in (``checker.check_scope``); the old name."""
 
 
 CHECKERS: list[type[Checker]] = [Directional]
