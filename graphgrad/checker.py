@@ -289,8 +289,11 @@ def check_scope() -> Iterator[None]:
     is done once. A large input is checked as a whole and again in every gate that
     reads it, with the same random directions and the same step, so at the same
     points: checkers share their directions, scratch arrays and those points
-    (``remembered``), and objectives the outputs of deterministic gates at a shared
-    point (``shared_output``). Everything lives only as long as the block."""
+    (``remembered``, ``scratch``), and objectives the outputs of deterministic gates at
+    a shared point (``shared_output``). Points are made only by the graph's own check
+    of an input (``shares_points`` on its objective) and only read by the gates' checks,
+    so the scope holds at most two copies of the checked inputs. Everything lives only
+    as long as the block."""
     token = _SCOPE.set({})
     try:
         yield
@@ -298,21 +301,39 @@ def check_scope() -> Iterator[None]:
         _SCOPE.reset(token)
 
 
-def remembered(key: tuple, anchors: tuple, make: Callable[[], Any]) -> Any:
-    """``make()``, once per ``key`` within a ``check_scope`` (always outside one).
+def remembered(key: tuple, anchors: tuple, make: Callable[[], Any] | None) -> Any:
+    """``make()``, once per ``key`` within a ``check_scope`` (always outside one);
+    ``make=None`` only looks: the value if one was made, else None.
 
     ``anchors`` are the objects the value was made from (keys hold their ``id``s): they
     are kept alive with it and compared by identity, so an id reused by a new object
     can never return a stale value."""
     scope = _SCOPE.get()
     if scope is None:
-        return make()
+        return make() if make is not None else None
     hit = scope.get(key)
     if hit is not None and len(hit[0]) == len(anchors) and all(map(operator.is_, hit[0], anchors)):
         return hit[1]
+    if make is None:
+        return None
     value = make()
     scope[key] = (anchors, value)
     return value
+
+
+def scratch(shape: tuple[int, ...], dtype: np.dtype, count: int = 2) -> tuple[np.ndarray, ...]:
+    """``count`` scratch arrays; within a ``check_scope`` the last set made is kept and
+    handed out again while the shape and dtype stay the same (consecutive checks of one
+    input: a fresh array of 10^6 elements costs about a millisecond of page faults).
+    One set only, so the scope holds no more scratch memory than one check needs."""
+    scope = _SCOPE.get()
+    held = scope.get("scratch") if scope is not None else None
+    if held is not None and held[0] == (shape, np.dtype(dtype).str, count):
+        return held[1]
+    arrays = tuple(np.empty(shape, dtype) for _ in range(count))
+    if scope is not None:
+        scope["scratch"] = ((shape, np.dtype(dtype).str, count), arrays)
+    return arrays
 
 
 def share_points(*points: np.ndarray) -> None:

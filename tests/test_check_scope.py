@@ -145,3 +145,22 @@ def test_a_wrong_gate_is_still_caught_and_blamed_in_the_scope(checker, monkeypat
     report = verify.check_graph(graph, checker=checker)
     assert report.status == "failed"
     assert [f.node for f in report.blame] == ["a"]
+
+
+def test_a_gates_own_check_makes_no_shared_points():
+    """Points are made by the graph's check of an input only: a gate's check reads them,
+    so blame over many large intermediate values holds no copies of them."""
+    from graphgrad.checker import _SCOPE
+    from graphgrad.checking.gatecheck import check_step
+
+    graph = graphgrad.load(NET)
+    plan = graph.plan
+    values = engine.run(plan).values
+    step = next(s for s in plan.steps if s.name == "h")
+    args = [values[i] for i in step.ins]
+    upstream = np.random.default_rng(0).normal(size=values[step.out].shape)
+    with check_scope():
+        (verdict,) = check_step(step, args, upstream, ["X", "W1"], needed=[False, True], quick=True)
+        held = dict(_SCOPE.get())
+    assert verdict.passed and verdict.checker == "directional"
+    assert "points" not in held and not [k for k in held if k[0] == "points"]

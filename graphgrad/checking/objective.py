@@ -111,6 +111,8 @@ class GraphObjective:
         self.pure = all(type(s.gate).deterministic for s in self.steps)
         """No gate it runs writes into its inputs, so a checker may evaluate it at a
         point it shares with other checks (``Directional``)."""
+        self.shares_points = self.pure
+        """The graph's check of an input makes the points the gates' checks then reuse."""
         refusing = [s for s in self.steps if not type(s.gate).complex_step]
         self.complex_ok = not refusing
         self.complex_refusal = (
@@ -155,6 +157,7 @@ class GateObjective:
         self.at_kink = _at_kink(self.kink_base)
         self.upstream64 = np.asarray(upstream, dtype=np.float64)
         self.pure = type(step.gate).deterministic
+        self.shares_points = False  # reads the graph check's points, makes none
         self.complex_ok = type(step.gate).complex_step
         self.complex_refusal = "" if self.complex_ok else f"gate {step.op} does not accept complex inputs"
         self.last_kink: KinkHit | None = None

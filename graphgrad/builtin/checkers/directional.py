@@ -25,6 +25,7 @@ from graphgrad.checker import (
     check_scope,
     remembered,
     rounding_noise,
+    scratch,
     share_points,
     within_one_sided,
 )
@@ -61,7 +62,7 @@ class Directional(Checker):
         numeric, exact, exempt, kinks, noise, near, sizes, stuck = [], [], [], [], [], [], [], []
         self._evals = 0
         f0 = None
-        self._buffers = _buffers(x)
+        self._buffers = scratch(x.shape, x.dtype)
         directions = list(self._directions(x.shape))
         for d, v in enumerate(directions):
             size, first, kink = h, None, None
@@ -148,8 +149,12 @@ class Directional(Checker):
         all deterministic and so never write into it): the two points are made once per
         check scope, and every check of this input at this step evaluates the same two
         arrays (``checker.share_points``)."""
+        points = None
         if shared:
-            plus, minus = remembered(("points", id(x), id(v), size), (x, v), lambda: self._points(x, v, size))
+            make = (lambda: self._points(x, v, size)) if getattr(f, "shares_points", False) else None
+            points = remembered(("points", id(x), id(v), size), (x, v), make)
+        if points is not None:
+            plus, minus = points
         else:
             step, plus = self._buffers
             np.multiply(v, size, out=step, casting="same_kind")
@@ -182,16 +187,6 @@ class Directional(Checker):
         if len(drawn) < self.directions:
             drawn[:] = _draw(self.seed, shape, self.directions)
         yield from drawn[: self.directions]
-
-
-def _buffers(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two scratch arrays like x (the step and a point), shared within a check scope by
-    every check of an input of that shape: fresh arrays cost page faults."""
-    return remembered(
-        ("buffers", x.shape, x.dtype.str),
-        (),
-        lambda: (np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)),
-    )
 
 
 def largest(x: np.ndarray) -> float:
