@@ -336,20 +336,45 @@ def scratch(shape: tuple[int, ...], dtype: np.dtype, count: int = 2) -> tuple[np
     return arrays
 
 
+SHARE_BUDGET = 256 * 2**20
+"""Bytes of shared points and remembered outputs a scope may hold beyond the first
+input's points (which it always may): the reuse saves passes, never memory."""
+
+
+def may_share(nbytes: int) -> bool:
+    """Whether the scope can hold ``nbytes`` more of points or outputs."""
+    scope = _SCOPE.get()
+    if scope is None:
+        return False
+    held = scope.get("shared_bytes", 0)
+    return held == 0 or held + nbytes <= SHARE_BUDGET
+
+
 def share_points(*points: np.ndarray) -> None:
     """Mark arrays (points a checker evaluates an objective at, never written again
     within the scope) whose gate outputs objectives may remember (``shared_output``)."""
     scope = _SCOPE.get()
     if scope is not None:
         scope.setdefault("points", {}).update({id(p): p for p in points})
+        scope["shared_bytes"] = scope.get("shared_bytes", 0) + sum(p.nbytes for p in points)
 
 
 def shared_output(owner: object, args: list, compute: Callable[[], Any]) -> Any:
     """A deterministic gate's output at ``args`` when one of them is a shared point:
     computed by the first objective that evaluates it, then reused (the graph's check
-    and the gate's own check evaluate ``X @ (W + hv)`` alike). Else ``compute()``."""
+    and the gate's own check evaluate ``X @ (W + hv)`` alike), within ``SHARE_BUDGET``.
+    Else ``compute()``."""
     scope = _SCOPE.get()
     points = scope.get("points") if scope is not None else None
     if not points or not any(id(a) in points for a in args):
         return compute()
-    return remembered(("output", id(owner), *map(id, args)), (owner, *args), compute)
+    key, anchors = ("output", id(owner), *map(id, args)), (owner, *args)
+    held = remembered(key, anchors, None)
+    if held is not None:
+        return held
+    out = compute()
+    nbytes = int(getattr(out, "nbytes", 0))
+    if may_share(nbytes):
+        remembered(key, anchors, lambda: out)
+        scope["shared_bytes"] = scope.get("shared_bytes", 0) + nbytes
+    return out

@@ -60,7 +60,9 @@ class Gate(BaseModel):
     """Whether forward and backward give bit-identical results for the same inputs and
     leave their inputs unchanged. ``check`` runs backward a second time to catch a gate
     that does not (a random draw, state kept between calls); a graph whose every gate
-    says True (all built-in ones do) skips that run, a whole forward + backward pass."""
+    says True (all built-in ones do) skips that run, a whole forward + backward pass.
+    The claim is about code, so it is not inherited by a subclass that defines its own
+    forward or backward: such a class says it again or is taken as False."""
     pattern: ClassVar[str] = ""
     """The gate's part in the lecture's gradient flow ("distributor", "swap multiplier",
     "router"), shown by ``graphgrad explain``; empty for none."""
@@ -69,6 +71,15 @@ class Gate(BaseModel):
     of docs/format.md and ``graphgrad gates``; empty: not described."""
     shape_rule: ClassVar[str] = ""
     """The output's shape in words, for the same table; empty: not described."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """``deterministic`` does not pass to a class with its own forward or backward
+        (a plugin's noisy subclass of ``tanh`` must not skip the determinism run)."""
+        super().__pydantic_init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "deterministic" not in own and ("forward" in own or "backward" in own):
+            cls.deterministic = False
 
     def forward(self, *inputs: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"gate {type(self).__name__} has no forward")

@@ -24,6 +24,7 @@ class Swish(graphgrad.Gate):
     """x * sigmoid(beta * x), the SiLU for beta = 1."""
 
     op = "swish"
+    deterministic = True  # pure NumPy: `check` then needs one run, not two
     beta: float = 1.0
 
     def shape(self, x):
@@ -56,6 +57,7 @@ class Softplus(graphgrad.Gate):
     """log(1 + e^x), computed without overflow; its derivative is sigmoid(x)."""
 
     op = "softplus"
+    deterministic = True
 
     def shape(self, x):
         return x

@@ -10,7 +10,6 @@ from graphgrad.gate import Code, Gate, Shape, broadcast
 
 
 class _Broadcasting(Gate):
-    deterministic = True
     shape_rule = "NumPy broadcasting of the inputs"
 
     complex_step = True
@@ -25,6 +24,7 @@ class Add(_Broadcasting):
     gradient = "upstream, to every input (distributor)"
 
     op = "add"
+    deterministic = True
     pattern = "distributor"
 
     def forward(self, a, b, *rest):
@@ -49,6 +49,7 @@ class Sub(_Broadcasting):
     gradient = "a: upstream; b: -upstream"
 
     op = "sub"
+    deterministic = True
 
     def forward(self, a, b):
         return a - b
@@ -69,6 +70,7 @@ class Mul(_Broadcasting):
     gradient = "a: upstream x b; b: upstream x a (swap multiplier)"
 
     op = "mul"
+    deterministic = True
     pattern = "swap multiplier"
 
     def forward(self, a, b):
@@ -91,6 +93,7 @@ class Div(_Broadcasting):
     gradient = "a: upstream / b; b: -upstream x a / b^2"
 
     op = "div"
+    deterministic = True
 
     def forward(self, a, b):
         return a / b
@@ -116,6 +119,7 @@ class Neg(_Broadcasting):
     shape_rule = "the shape of a"
 
     op = "neg"
+    deterministic = True
 
     def forward(self, a):
         return -a
@@ -137,6 +141,7 @@ class Pow(_Broadcasting):
     shape_rule = "the shape of a"
 
     op = "pow"
+    deterministic = True
     examples = [{"exponent": 3.0}, {"exponent": 0.5}, {"exponent": -2.0}]
     exponent: float
 

@@ -10,7 +10,6 @@ from graphgrad.gate import Gate, Shape, broadcast
 
 
 class _Unary(Gate):
-    deterministic = True
     shape_rule = "the shape of a"
 
     complex_step = True
@@ -25,6 +24,7 @@ class Exp(_Unary):
     gradient = "upstream x e^a (the output)"
 
     op = "exp"
+    deterministic = True
 
     def forward(self, a):
         return np.exp(a)
@@ -45,6 +45,7 @@ class Log(_Unary):
     gradient = "upstream / a"
 
     op = "log"
+    deterministic = True
 
     def forward(self, a):
         return np.log(a)
@@ -68,6 +69,7 @@ class Sqrt(_Unary):
     gradient = "upstream / (2 sqrt(a))"
 
     op = "sqrt"
+    deterministic = True
 
     def forward(self, a):
         return np.sqrt(a)
@@ -91,6 +93,7 @@ class Square(_Unary):
     gradient = "upstream x 2a"
 
     op = "square"
+    deterministic = True
 
     def forward(self, a):
         return a * a
@@ -111,6 +114,7 @@ class Reciprocal(_Unary):
     gradient = "-upstream / a^2"
 
     op = "reciprocal"
+    deterministic = True
 
     def forward(self, a):
         return 1 / a
@@ -134,6 +138,7 @@ class Abs(_Unary):
     gradient = "upstream x sign(a); 0 at a = 0"
 
     op = "abs"
+    deterministic = True
 
     def forward(self, a):
         return a * np.sign(a.real) if np.iscomplexobj(a) else np.abs(a)
@@ -157,6 +162,7 @@ class Relu(_Unary):
     gradient = "upstream where a > 0, else 0 (0 at a = 0)"
 
     op = "relu"
+    deterministic = True
 
     def forward(self, a):
         return np.maximum(a, 0)
@@ -182,6 +188,7 @@ class LeakyRelu(_Unary):
     gradient = "upstream where a > 0, else slope x upstream"
 
     op = "leaky_relu"
+    deterministic = True
     slope: float = 0.01
 
     def forward(self, a):
@@ -206,6 +213,7 @@ class Sigmoid(_Unary):
     gradient = "upstream x s (1 - s), s the output"
 
     op = "sigmoid"
+    deterministic = True
 
     def forward(self, a):
         if np.iscomplexobj(a):
@@ -230,6 +238,7 @@ class Tanh(_Unary):
     gradient = "upstream x (1 - t^2), t the output"
 
     op = "tanh"
+    deterministic = True
 
     def forward(self, a):
         return np.tanh(a)
@@ -273,6 +282,7 @@ class Max(_Router):
     gradient = "upstream to the larger input (router); a tie gives each half"
 
     op = "max"
+    deterministic = True
     _win = ">"
 
     def forward(self, a, b):
@@ -292,6 +302,7 @@ class Min(_Router):
     gradient = "upstream to the smaller input (router); a tie gives each half"
 
     op = "min"
+    deterministic = True
     _win = "<"
 
     def forward(self, a, b):

@@ -9,7 +9,6 @@ from graphgrad.gate import Gate, InputValueError, Shape
 
 
 class _AlongAxis(Gate):
-    deterministic = True
     shape_rule = "the shape of a"
 
     complex_step = True
@@ -31,6 +30,7 @@ class Softmax(_AlongAxis):
     gradient = "s (upstream - sum(upstream x s)) along axis, s the output"
 
     op = "softmax"
+    deterministic = True
 
     def forward(self, a):
         return _softmax(a, self.axis)
@@ -51,6 +51,7 @@ class LogSoftmax(_AlongAxis):
     gradient = "upstream - softmax(a) x sum(upstream) along axis"
 
     op = "log_softmax"
+    deterministic = True
 
     def forward(self, a):
         shifted = a - np.max(a, axis=self.axis, keepdims=True)
@@ -68,8 +69,6 @@ class LogSoftmax(_AlongAxis):
 
 class _ClassificationLoss(Gate):
     """A loss over scores [N, C] (or [C]) and integer labels [N] (or a scalar)."""
-
-    deterministic = True
 
     shape_rule = "scalar; scores [N, C] with labels [N], or [C] with a scalar label"
 
@@ -118,6 +117,7 @@ class CrossEntropy(_ClassificationLoss):
     gradient = "scores: (softmax(scores) - onehot(label)) / N x upstream; labels: none"
 
     op = "cross_entropy"
+    deterministic = True
 
     def forward(self, scores, labels):
         s, y = self._rows(scores, labels)
@@ -151,6 +151,7 @@ class SvmLoss(_ClassificationLoss):
     )
 
     op = "svm_loss"
+    deterministic = True
     margin: float = 1.0
 
     def _margins(self, s, y):

@@ -29,7 +29,6 @@ def normalize_axes(axis: int | list[int] | None, ndim: int) -> tuple[int, ...]:
 
 
 class _Reduce(Gate):
-    deterministic = True
     shape_rule = "a without the axes (kept as 1 with keepdims)"
 
     complex_step = True
@@ -70,6 +69,7 @@ class Sum(_Reduce):
     gradient = "upstream spread back over the summed axes"
 
     op = "sum"
+    deterministic = True
 
     def forward(self, a):
         return np.sum(a, axis=normalize_axes(self.axis, a.ndim), keepdims=self.keepdims)
@@ -90,6 +90,7 @@ class Mean(_Reduce):
     gradient = "upstream spread back over the axes, divided by their size"
 
     op = "mean"
+    deterministic = True
 
     def forward(self, a):
         return np.mean(a, axis=normalize_axes(self.axis, a.ndim), keepdims=self.keepdims)
