@@ -32,13 +32,13 @@ Number = Annotated[float, Field(strict=True)] | Annotated[int, Field(strict=True
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class NodeSpec(BaseModel):
     """One node: its gate, its ordered arguments, and the gate's attributes (extras)."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, populate_by_name=True, defer_build=True)
 
     op: str
     args: list[str | Number] = Field(default_factory=list, alias="in")
@@ -61,7 +61,7 @@ class ExpectSpec(_Model):
 class CheckSpec(BaseModel):
     """How ``graphgrad check`` runs for this file; extra keys are the checker's options."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, defer_build=True)
 
     checker: str = "auto"
     eps: Annotated[float, Field(gt=0)] | None = None
