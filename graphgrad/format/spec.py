@@ -38,7 +38,9 @@ class _Model(BaseModel):
 class NodeSpec(BaseModel):
     """One node: its gate, its ordered arguments, and the gate's attributes (extras)."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="allow", strict=True, frozen=True, populate_by_name=True, defer_build=True
+    )
 
     op: str
     args: list[str | Number] = Field(default_factory=list, alias="in")
