@@ -100,7 +100,8 @@ try:
     main()
 finally:
     wanted = ("rich", "graphgrad.builtin.gates.", "graphgrad.builtin.checkers.", "graphgrad.builtin.exporters.",
-              "graphgrad.checking", "graphgrad.explain", "graphgrad.service")
+              "graphgrad.checking", "graphgrad.checker", "graphgrad.exporter", "graphgrad.explain",
+              "graphgrad.service", "graphgrad.engine.scalar", "graphgrad.graph.schema")
     print(sorted(m for m in sys.modules if m.startswith(wanted)), gc.isenabled(), gc.get_freeze_count() > 0,
           file=sys.stderr)
 """

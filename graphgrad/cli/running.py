@@ -14,7 +14,6 @@ from graphgrad.cli.common import common, emit, graph_files, print_issues, print_
 from graphgrad.errors import GraphFileError
 from graphgrad.format.jsonout import dumps
 from graphgrad.format.source import STDIN_NAME
-from graphgrad.graph.schema import graph_schema
 from graphgrad.plugins.manager import load_registry
 from graphgrad.results import run_document, save_results
 
@@ -143,4 +142,6 @@ def schema(plugins, limits) -> None:
       graphgrad schema --plugins my_gates.py > my.schema.json
       # yaml-language-server: $schema=my.schema.json
     """
+    from graphgrad.graph.schema import graph_schema
+
     click.echo(json.dumps(graph_schema(load_registry(plugins)), indent=2))

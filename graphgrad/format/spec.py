@@ -8,7 +8,6 @@ by its own gate's model, located at the node.
 from __future__ import annotations
 
 import bisect
-import difflib
 import math
 import re
 from collections.abc import Iterable
@@ -182,6 +181,8 @@ class Suggester:
         if len(word) > self.LONGEST or self._asked > self.BUDGET:
             return None
         candidates = self.options if len(self.options) <= self.SCAN else self._near(word)
+        import difflib  # here: only a file with a mistake needs it
+
         close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
         return close[0] if close else None
 

@@ -11,9 +11,7 @@ import importlib
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
-from graphgrad.checker import Checker
 from graphgrad.errors import PluginError
-from graphgrad.exporter import Exporter
 from graphgrad.gate import Arity, Gate, arity
 
 Contributions = Iterable[tuple[str, Iterable[object]]]
@@ -49,8 +47,12 @@ class _Registered:
     """A class registered by a plugin, imported on first use if it was :class:`Deferred`."""
 
     __slots__ = ("name", "plugin", "_cls", "_ref")
-    base: ClassVar[type]
     attr: ClassVar[str]
+
+    @staticmethod
+    def base() -> type:
+        """The base class every class of this kind subclasses."""
+        raise NotImplementedError
 
     def __init__(self, name: str, plugin: str, cls: type | Deferred):
         self.name, self.plugin = name, plugin
@@ -59,7 +61,7 @@ class _Registered:
     @property
     def cls(self) -> type:
         if self._cls is None:
-            self._cls = _load(self.plugin, self._ref, self.base, self.attr)
+            self._cls = _load(self.plugin, self._ref, type(self))
         return self._cls
 
     @property
@@ -75,7 +77,11 @@ class GateType(_Registered):
     """A registered gate class, its arity and the plugin that provides it."""
 
     __slots__ = ("_arity",)
-    base, attr = Gate, "op"
+    attr = "op"
+
+    @staticmethod
+    def base() -> type[Gate]:
+        return Gate
 
     def __init__(self, name: str, plugin: str, cls: type[Gate] | Deferred):
         super().__init__(name, plugin, cls)
@@ -96,14 +102,28 @@ class CheckerType(_Registered):
     """A registered checker class and the plugin that provides it."""
 
     __slots__ = ()
-    base, attr = Checker, "name"
+    attr = "name"
+
+    @staticmethod
+    def base() -> type:
+        """``graphgrad.Checker``, imported here: a command that checks nothing does without it."""
+        from graphgrad.checker import Checker
+
+        return Checker
 
 
 class ExporterType(_Registered):
     """A registered export format and the plugin that provides it."""
 
     __slots__ = ()
-    base, attr = Exporter, "name"
+    attr = "name"
+
+    @staticmethod
+    def base() -> type:
+        """``graphgrad.Exporter``, imported here: a command that exports nothing does without it."""
+        from graphgrad.exporter import Exporter
+
+        return Exporter
 
 
 class Registry:
@@ -132,19 +152,19 @@ class Registry:
                 self._add_checker(plugin, cls)
 
     def _add_gate(self, plugin: str, cls: object) -> None:
-        op = _name_of(plugin, cls, Gate, "op")
+        op = _name_of(plugin, cls, GateType)
         if op in self._gates:
             _conflict("op", op, self._gates[op], plugin, cls)
         self._gates[op] = GateType(op, plugin, cls)
 
     def _add_checker(self, plugin: str, cls: object) -> None:
-        name = _name_of(plugin, cls, Checker, "name")
+        name = _name_of(plugin, cls, CheckerType)
         if name in self._checkers:
             _conflict("checker", name, self._checkers[name], plugin, cls)
         self._checkers[name] = CheckerType(name, plugin, cls)
 
     def _add_exporter(self, plugin: str, cls: object) -> None:
-        name = _name_of(plugin, cls, Exporter, "name")
+        name = _name_of(plugin, cls, ExporterType)
         if name in self._exporters:
             _conflict("exporter", name, self._exporters[name], plugin, cls)
         self._exporters[name] = ExporterType(name, plugin, cls)
@@ -174,11 +194,13 @@ class Registry:
         return sorted(self._checkers.values(), key=lambda c: c.name)
 
 
-def _name_of(plugin: str, cls: object, base: type, attr: str) -> str:
+def _name_of(plugin: str, cls: object, kind: type[_Registered]) -> str:
+    attr = kind.attr
     if isinstance(cls, Deferred):
         if not isinstance(cls.name, str) or not cls.name:
             raise PluginError(f"plugin {plugin}: {cls!r} has no `{attr}` name")
         return cls.name
+    base = kind.base()
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise PluginError(f"plugin {plugin} returned {cls!r}, which is not a graphgrad.{base.__name__}")
     name = getattr(cls, attr, None)
@@ -187,21 +209,22 @@ def _name_of(plugin: str, cls: object, base: type, attr: str) -> str:
     return name
 
 
-def _load(plugin: str, ref: Deferred, base: type, attr: str) -> type:
+def _load(plugin: str, ref: Deferred, kind: type[_Registered]) -> type:
     """A deferred class, imported and held to what its plugin said of it."""
-    kind = base.__name__.lower()
+    base, attr = kind.base(), kind.attr
+    what = base.__name__.lower()
     try:
         cls = ref.load()
     except Exception as exc:
         raise PluginError(
-            f"plugin {plugin}: {kind} '{ref.name}' ({ref.module}.{ref.attr}) failed to load: "
+            f"plugin {plugin}: {what} '{ref.name}' ({ref.module}.{ref.attr}) failed to load: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise PluginError(f"plugin {plugin}: {ref.module}.{ref.attr} is not a graphgrad.{base.__name__}")
     if getattr(cls, attr, None) != ref.name:
         raise PluginError(
-            f"plugin {plugin}: {kind} '{ref.name}' is {ref.module}.{ref.attr}, whose {attr} is "
+            f"plugin {plugin}: {what} '{ref.name}' is {ref.module}.{ref.attr}, whose {attr} is "
             f"{getattr(cls, attr, None)!r}"
         )
     return cls
