@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from graphgrad.api import Graph, load
-from graphgrad.cli.common import common, emit, graph_files, print_issues, print_table, quiet, verbose
+from graphgrad.cli.common import common, console, emit, graph_files, print_issues, quiet, verbose
 from graphgrad.errors import GraphFileError
 from graphgrad.format.jsonout import dumps
 from graphgrad.format.source import STDIN_NAME
@@ -85,11 +85,16 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _print_run(graph: Graph, result) -> None:
-    lines = [f"{graph.name}: {result.output} = {_fmt(result.value)}"]
-    rows = [(name, str(list(grad.shape)), _fmt(grad)) for name, grad in result.grads.items()]
-    if rows:
-        lines.append(f"gradients of {result.output}:")
-    print_table(lines, ("input", "shape", "gradient"), rows)
+    from rich.table import Table
+
+    out = console()
+    out.print(f"{graph.name}: {result.output} = {_fmt(result.value)}")
+    table = Table("input", "shape", "gradient", title=None, box=None, pad_edge=False)
+    for name, grad in result.grads.items():
+        table.add_row(name, str(list(grad.shape)), _fmt(grad))
+    if result.grads:
+        out.print(f"gradients of {result.output}:")
+        out.print(table)
 
 
 def _fmt(value: np.ndarray) -> str:
