@@ -29,7 +29,6 @@ import numpy as np
 
 import graphgrad.engine.backprop as engine
 from graphgrad.engine.plan import Plan, compile_plan
-from graphgrad.engine.scalar import ScalarProgram, compile_scalar
 from graphgrad.errors import GraphgradError
 from graphgrad.format.source import STDIN, STDIN_NAME, Document, Limits, read_text
 from graphgrad.format.writing import write_atomic
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
     from graphgrad.checking.verify import FileReport
+    from graphgrad.engine.scalar import ScalarProgram
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class Graph:
     def scalar_program(self) -> ScalarProgram | None:
         """The plan as generated code on floats, for an all-scalar graph (else None)."""
         if self._scalar is _UNSET:
-            self._scalar = compile_scalar(self.definition, self.plan)
+            self._scalar = _compile_scalar(self.definition, self.plan)
         return self._scalar
 
     def _count_run(self) -> None:
@@ -178,7 +178,7 @@ class Graph:
         one long function in superlinear time), so on the second run, or the tenth."""
         self._runs += 1
         if self._scalar is _UNSET and self._runs >= (2 if len(self.plan.steps) <= 20_000 else 10):
-            self._scalar = compile_scalar(self.definition, self.plan)
+            self._scalar = _compile_scalar(self.definition, self.plan)
 
     @property
     def name(self) -> str:
@@ -328,6 +328,14 @@ def _number(value: Any) -> float | int:
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise GraphgradError(f"a gate argument is a name or a number, not {value!r}")
     return value.item() if isinstance(value, np.number) else value
+
+
+def _compile_scalar(graph: GraphDef, plan: Plan) -> ScalarProgram | None:
+    """The scalar fast path's program, its code generator imported when a graph first
+    compiles one (on its second run): a single run does without."""
+    from graphgrad.engine.scalar import compile_scalar
+
+    return compile_scalar(graph, plan)
 
 
 def _scalar_result(graph: GraphDef, plan: Plan, program: ScalarProgram, values: list, grads: list) -> Result:

@@ -4,6 +4,8 @@ import failures and misspelt hooks are reported by name."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -141,3 +143,91 @@ def test_gates_lists_attributes_and_origin(tmp_path):
     assert gates["reshape"]["attributes"]["shape"]["required"] is True
     assert gates["add"]["inputs"] == "2 or more" and gates["mul"]["inputs"] == "2"
     assert gates["mul"]["plugin"] == "graphgrad.builtin.gates"
+
+
+@pytest.mark.parametrize(
+    ("package", "listing", "name"),
+    [
+        ("graphgrad.builtin.checkers", "CHECKERS", "name"),
+        ("graphgrad.builtin.exporters", "EXPORTERS", "name"),
+    ],
+)
+def test_the_builtin_tables_name_each_family_s_classes(package, listing, name):
+    """The built-in plugin names its checkers and exporters (imported on first use): each
+    family's row must be its module's list, name for name and in order, and every module
+    a family. Gates are imported at once: a gate lives in its family's module only."""
+    import importlib
+    import pkgutil
+
+    families = importlib.import_module(package).FAMILIES
+    for family, names in families.items():
+        classes = getattr(importlib.import_module(f"{package}.{family}"), listing)
+        assert list(names.items()) == [(getattr(c, name), c.__name__) for c in classes], family
+    path = importlib.import_module(package).__path__
+    modules = [f"{package}.{m.name}" for m in pkgutil.iter_modules(path)]
+    listed = {m.rpartition(".")[2] for m in modules if hasattr(importlib.import_module(m), listing)}
+    assert listed == set(families)
+
+
+def test_builtin_checkers_and_exporters_are_imported_when_first_used():
+    code = (
+        "import sys, graphgrad\n"
+        "g = graphgrad.load('graphgrad: 1\\ninputs: {x: 2}\\nnodes: {f: {op: mul, in: [x, x]}}\\noutput: f\\n')\n"
+        "print(float(g.run().grads['x']))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('graphgrad.builtin.')))\n"
+        "g.registry['exp'].cls, g.registry.checker('central').cls, g.registry.exporter('dot').cls\n"
+        "print(sorted(m for m in sys.modules if m.startswith('graphgrad.builtin.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    grad, before, after = out.stdout.splitlines()
+    assert grad == "4.0"
+    assert not [
+        m
+        for m in eval(before)
+        if m.startswith(("graphgrad.builtin.checkers.", "graphgrad.builtin.exporters."))
+    ]
+    assert {"graphgrad.builtin.checkers.differences", "graphgrad.builtin.exporters.diagram"} <= set(
+        eval(after)
+    )
+
+
+DEFERRED = '''
+import graphgrad
+from graphgrad.plugins.registry import Deferred
+
+class Cube(graphgrad.Gate):
+    """a^3"""
+    op = "cube"
+
+    def forward(self, a):
+        return a ** 3
+
+    def backward(self, grad, out, a):
+        return (grad * 3 * a ** 2,)
+
+@graphgrad.hookimpl
+def graphgrad_gates():
+    return [Deferred("{op}", __name__, "Cube"), Deferred("ghost", "no_such_module_xyz", "Ghost")]
+'''
+
+
+def test_a_plugin_may_name_its_classes_and_is_held_to_them(tmp_path):
+    good = tmp_path / "deferred.py"
+    good.write_text(DEFERRED.replace("{op}", "cube"))
+    graph = "graphgrad: 1\ninputs: {x: 2}\nnodes: {f: {op: OP, in: [x]}}\noutput: f\n"
+    assert float(graphgrad.load(graph.replace("OP", "cube"), plugins=[good]).run().grads["x"]) == 12.0
+    with pytest.raises(
+        graphgrad.PluginError, match=r"gate 'ghost' \(no_such_module_xyz.Ghost\) failed to load"
+    ):
+        graphgrad.load(graph.replace("OP", "ghost"), plugins=[good])
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(DEFERRED.replace("{op}", "cubed"))
+    with pytest.raises(graphgrad.PluginError, match=r"gate 'cubed' is .*\.Cube, whose op is 'cube'"):
+        graphgrad.load(graph.replace("OP", "cubed"), plugins=[wrong])
+    clash = tmp_path / "clash.py"
+    clash.write_text(DEFERRED.replace("{op}", "mul"))
+    with pytest.raises(
+        graphgrad.PluginError,
+        match=r"op 'mul' is registered by two plugins: graphgrad.builtin.gates \(Mul\) and .*clash.py \(Cube\)",
+    ):
+        graphgrad.load(graph.replace("OP", "cube"), plugins=[clash])

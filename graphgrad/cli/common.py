@@ -154,8 +154,12 @@ def console() -> Console:
 
     out = Console(highlight=False, markup=False)
     if not out.is_terminal:
-        out = Console(highlight=False, markup=False, width=160)
+        out = Console(highlight=False, markup=False, width=PAGE_WIDTH)
     return out
+
+
+PAGE_WIDTH = 160
+"""The width of tables written to a pipe or a file (a terminal's own width otherwise)."""
 
 
 def print_issues(issues: list) -> None:

@@ -8,14 +8,12 @@ from typing import Any
 
 import click
 import numpy as np
-from rich.table import Table
 
 from graphgrad.api import Graph, load
 from graphgrad.cli.common import common, console, emit, graph_files, print_issues, quiet, verbose
 from graphgrad.errors import GraphFileError
 from graphgrad.format.jsonout import dumps
 from graphgrad.format.source import STDIN_NAME
-from graphgrad.graph.schema import graph_schema
 from graphgrad.plugins.manager import load_registry
 from graphgrad.results import run_document, save_results
 
@@ -87,6 +85,8 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _print_run(graph: Graph, result) -> None:
+    from rich.table import Table
+
     out = console()
     out.print(f"{graph.name}: {result.output} = {_fmt(result.value)}")
     table = Table("input", "shape", "gradient", title=None, box=None, pad_edge=False)
@@ -147,4 +147,6 @@ def schema(plugins, limits) -> None:
       graphgrad schema --plugins my_gates.py > my.schema.json
       # yaml-language-server: $schema=my.schema.json
     """
+    from graphgrad.graph.schema import graph_schema
+
     click.echo(json.dumps(graph_schema(load_registry(plugins)), indent=2))

@@ -8,7 +8,6 @@ by its own gate's model, located at the node.
 from __future__ import annotations
 
 import bisect
-import difflib
 import math
 import re
 from collections.abc import Iterable
@@ -32,13 +31,15 @@ Number = Annotated[float, Field(strict=True)] | Annotated[int, Field(strict=True
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class NodeSpec(BaseModel):
     """One node: its gate, its ordered arguments, and the gate's attributes (extras)."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="allow", strict=True, frozen=True, populate_by_name=True, defer_build=True
+    )
 
     op: str
     args: list[str | Number] = Field(default_factory=list, alias="in")
@@ -61,7 +62,7 @@ class ExpectSpec(_Model):
 class CheckSpec(BaseModel):
     """How ``graphgrad check`` runs for this file; extra keys are the checker's options."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, defer_build=True)
 
     checker: str = "auto"
     eps: Annotated[float, Field(gt=0)] | None = None
@@ -180,6 +181,8 @@ class Suggester:
         if len(word) > self.LONGEST or self._asked > self.BUDGET:
             return None
         candidates = self.options if len(self.options) <= self.SCAN else self._near(word)
+        import difflib  # here: only a file with a mistake needs it
+
         close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
         return close[0] if close else None
 

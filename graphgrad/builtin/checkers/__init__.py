@@ -1,16 +1,34 @@
-"""The built-in checkers: a plugin like any other, one family a module."""
+"""The built-in checkers: a plugin like any other, one family a module.
+
+Named, not imported (:class:`~graphgrad.plugins.registry.Deferred`): a run that checks
+nothing imports no checker. ``FAMILIES`` lists each module's ``CHECKERS`` by name and
+class name; ``tests/test_plugins.py`` holds it to them.
+"""
 
 from __future__ import annotations
 
-import graphgrad.builtin.checkers.complex_step as complex_step
-import graphgrad.builtin.checkers.differences as differences
-import graphgrad.builtin.checkers.directional as directional
-from graphgrad.checker import Checker
 from graphgrad.plugins.hookspecs import hookimpl
+from graphgrad.plugins.registry import Deferred
+
+FAMILIES: dict[str, dict[str, str]] = {
+    "differences": {
+        "central": "Central",
+        "forward": "Forward",
+        "sparse": "Sparse",
+        "richardson": "Richardson",
+    },
+    "directional": {"directional": "Directional"},
+    "complex_step": {"complex_step": "ComplexStep"},
+}
+"""Family module -> {checker name: class name} of its ``CHECKERS``, in their order."""
 
 
 @hookimpl
-def graphgrad_checkers() -> list[type[Checker]]:
+def graphgrad_checkers() -> list[Deferred]:
     """Every checker of the checking issue: central, forward, sparse, richardson,
     directional and complex_step."""
-    return [*differences.CHECKERS, *directional.CHECKERS, *complex_step.CHECKERS]
+    return [
+        Deferred(name, f"{__name__}.{family}", cls)
+        for family, checkers in FAMILIES.items()
+        for name, cls in checkers.items()
+    ]
