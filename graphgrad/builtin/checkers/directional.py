@@ -63,7 +63,7 @@ class Directional(Checker):
         numeric, exact, exempt, kinks, noise, near, sizes, stuck = [], [], [], [], [], [], [], []
         self._evals = 0
         f0 = None
-        self._buffers = scratch(x.shape, x.dtype)
+        self._buffers = scratch(x.shape, x.dtype, 1)
         directions = list(self._directions(x.shape))
         for d, v in enumerate(directions):
             size, first, kink = h, None, None
@@ -151,15 +151,16 @@ class Directional(Checker):
             points = remembered(("points", id(x), id(v), size), (x, v), make)
         if points is not None:
             plus, minus = points
-        else:
-            step, plus = self._buffers
-            np.multiply(v, size, out=step, casting="same_kind")
-            np.add(x, step, out=plus)
+        else:  # one scratch array, written twice: x + size v, then x - size v
+            (plus,) = self._buffers
+            np.multiply(v, size, out=plus, casting="same_kind")
+            plus += x
             minus = plus
         fp = float(f(plus))
         kink, share = f.last_kink, float(getattr(f, "last_edge", 0.0))
         if minus is plus:
-            np.subtract(x, step, out=plus)
+            np.multiply(v, -size, out=plus, casting="same_kind")
+            plus += x
         fm = float(f(minus))
         kink, share = kink or f.last_kink, max(share, float(getattr(f, "last_edge", 0.0)))
         self._evals += 2
