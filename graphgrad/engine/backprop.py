@@ -68,13 +68,13 @@ def run(plan: Plan, program: ScalarProgram | None = None, *, seed: np.ndarray | 
 
 def forward(plan: Plan, values: list[np.ndarray | None]) -> list[np.ndarray | None]:
     """Fill ``values`` (a copy of ``plan.initial`` with any inputs replaced) in place."""
+    ndarray = np.ndarray
     for step in plan.steps:
-        args = [values[i] for i in step.ins]
         try:
-            out = step.forward(*args)
+            out = step.forward(*[values[i] for i in step.ins])
         except Exception as exc:
             raise _failure(plan, step, "forward", exc) from exc
-        values[step.out] = out if type(out) is np.ndarray else np.asarray(out)
+        values[step.out] = out if type(out) is ndarray else np.asarray(out)
     return values
 
 
@@ -92,12 +92,13 @@ def backward(
         return grads
     out = values[plan.output]
     grads[plan.output] = np.ones_like(out) if seed is None else np.asarray(seed, dtype=out.dtype).copy()
-    requires = plan.requires_grad
+    requires, ndarray = plan.requires_grad, np.ndarray
     for step in reversed(plan.backward_steps):
         upstream = grads[step.out]
         if upstream is None:
             continue
-        args = [values[i] for i in step.ins]
+        ins = step.ins
+        args = [values[i] for i in ins]
         try:
             if step.needs is None:
                 downstream = step.backward(upstream, values[step.out], *args)
@@ -105,19 +106,19 @@ def backward(
                 downstream = step.backward(upstream, values[step.out], *args, needs=step.needs)
         except Exception as exc:
             raise _failure(plan, step, "backward", exc) from exc
-        if downstream is None or len(downstream) != len(args):
+        if downstream is None or len(downstream) != len(ins):
             got = "None" if downstream is None else f"{len(downstream)} gradients"
             raise _failure(
                 plan,
                 step,
                 "backward",
-                ValueError(f"returned {got} for {len(args)} inputs; return one per input (None for none)"),
+                ValueError(f"returned {got} for {len(ins)} inputs; return one per input (None for none)"),
             )
-        for slot, grad in zip(step.ins, downstream, strict=True):
+        for slot, grad in zip(ins, downstream, strict=False):  # lengths checked above
             if grad is None or not requires[slot]:
                 continue
             value = values[slot]
-            if type(grad) is not np.ndarray or grad.shape != value.shape or grad.dtype != value.dtype:
+            if type(grad) is not ndarray or grad.shape != value.shape or grad.dtype != value.dtype:
                 grad = _fit(plan, step, grad, value)
             if grads[slot] is None:
                 grads[slot] = grad
