@@ -48,7 +48,9 @@ class Gate(BaseModel):
     Arity(minimum=1, maximum=1)
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, defer_build=True, strict=True
+    )
 
     op: ClassVar[str]
     examples: ClassVar[list[dict[str, Any]]] = [{}]

@@ -124,6 +124,18 @@ CASES = {
         31,
         "node 'f', key 'axis'",
     ),
+    "bool for an int attribute": (
+        HEAD + "inputs: {x: [[1, 2]]}\nnodes:\n  f: {op: sum, in: [x], axis: true}\noutput: f\n",
+        4,
+        31,
+        "node 'f', key 'axis': input should be a valid integer or a valid list, got True",
+    ),
+    "int for a bool attribute": (
+        HEAD + "inputs: {x: [[1, 2]]}\nnodes:\n  f: {op: sum, in: [x], keepdims: 1}\noutput: f\n",
+        4,
+        35,
+        "node 'f', key 'keepdims': input should be a valid boolean, got 1",
+    ),
     "bool literal": (
         HEAD + "inputs: {x: 1}\nnodes:\n  f: {op: mul, in: [x, true]}\noutput: f\n",
         4,
