@@ -48,6 +48,7 @@ class Gate(BaseModel):
     Arity(minimum=1, maximum=1)
     """
 
+    # strict: `axis: true` is not 1, `keepdims: 1` is not true (docs/format.md)
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, defer_build=True, strict=True
     )
