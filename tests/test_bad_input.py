@@ -124,6 +124,12 @@ CASES = {
         31,
         "node 'f', key 'axis'",
     ),
+    "yaml merge key": (
+        HEAD + "inputs: {x: 1.0}\nnodes:\n  f: {op: exp, in: [x], <<: {doc: hi}}\noutput: f\n",
+        4,
+        25,
+        "'<<' is a YAML merge key, which graph files do not support: write the keys out",
+    ),
     "bool for an int attribute": (
         HEAD + "inputs: {x: [[1, 2]]}\nnodes:\n  f: {op: sum, in: [x], axis: true}\noutput: f\n",
         4,

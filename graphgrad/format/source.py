@@ -359,6 +359,7 @@ class _Builder:
             if len(self.stack) == 2 and top.loc[0] in _SECTIONS:
                 self._count_node(event)
             self._take_key(top, value, mark)
+            self._refuse_merge(top, event, mark)
             return None
         loc, skip = top.loc + (top.key,), top.skip
         if not skip:
@@ -378,6 +379,7 @@ class _Builder:
             top.key = value
             if value in top.obj:
                 self._take_key(top, value, self._mark(event))
+            self._refuse_merge(top, event, self._mark(event))
         else:
             if not top.skip:
                 top.obj[top.key] = value
@@ -393,6 +395,16 @@ class _Builder:
                 event,
                 f"more than {self.limits.max_nodes} inputs and nodes (raise it with --max-nodes)",
             )
+
+    def _refuse_merge(self, top: _Frame, event: yaml.Event, mark: tuple[int, int]) -> None:
+        """A plain ``<<`` key is YAML's merge key, which copies the keys of an anchored
+        mapping: graph files keep every node's keys in the node, so it is refused by name
+        (not reported as an unknown key) and its value dropped. A quoted ``"<<"`` is a
+        plain string key."""
+        if top.key == "<<" and not getattr(event, "style", None) and event.implicit[0]:  # plain: None or ""
+            message = "'<<' is a YAML merge key, which graph files do not support: write the keys out"
+            self.doc.issues.append(Issue(self.path, *mark, message))
+            top.skip = True
 
     def _take_key(self, top: _Frame, key: Any, mark: tuple[int, int]) -> None:
         top.key, top.key_mark = key, mark
