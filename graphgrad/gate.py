@@ -16,10 +16,12 @@ import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 Shape = tuple[int, ...]
 
@@ -48,10 +50,7 @@ class Gate(BaseModel):
     Arity(minimum=1, maximum=1)
     """
 
-    # strict: `axis: true` is not 1, `keepdims: 1` is not true (docs/format.md)
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, defer_build=True, strict=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     op: ClassVar[str]
     examples: ClassVar[list[dict[str, Any]]] = [{}]
@@ -74,6 +73,18 @@ class Gate(BaseModel):
     of docs/format.md and ``graphgrad gates``; empty: not described."""
     shape_rule: ClassVar[str] = ""
     """The output's shape in words, for the same table; empty: not described."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """``axis: true`` is not the integer 1, nor ``keepdims: 1`` true (docs/format.md):
+        pydantic's lax mode would convert both, silently. Everything else stays lax, so
+        the Python builder keeps tuples and NumPy scalars, and a plugin its tuples and
+        enums read from a file."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None:
+            _refuse_bool_mixup(field.annotation, value)
+        return value
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -279,3 +290,34 @@ class Code:
 def attributes(gate: Gate) -> dict[str, Any]:
     """A gate's attributes as the file would spell them."""
     return gate.model_dump(by_alias=True)
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types a field admits: a union's members, an Annotated's type."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin is Union or origin is UnionType:
+        return [m for a in get_args(annotation) for m in _members(a)]
+    return [annotation]
+
+
+def _refuse_bool_mixup(annotation: Any, value: Any) -> None:
+    """Raise where a boolean stands for a number, a number for a boolean, or text for a
+    number (in a list too): the conversions pydantic's lax mode would make silently."""
+    members = _members(annotation)
+    takes_bool = bool in members
+    takes_number = any(m in (int, float) for m in members)
+    is_bool = isinstance(value, bool | np.bool_)
+    if is_bool and takes_number and not takes_bool:
+        raise PydanticCustomError("bool_not_number", "Input should be a number, not true or false")
+    if takes_bool and not takes_number and not is_bool and isinstance(value, int | float | np.number):
+        raise PydanticCustomError("number_not_bool", "Input should be true or false, not a number")
+    takes_text = any(m is str or get_origin(m) is Literal for m in members)
+    if isinstance(value, str) and takes_number and not takes_text:
+        raise PydanticCustomError("text_not_number", "Input should be a number, not text")
+    if isinstance(value, list | tuple):
+        for member in members:
+            if get_origin(member) in (list, tuple) and get_args(member):
+                for item in value:
+                    _refuse_bool_mixup(get_args(member)[0], item)

@@ -134,13 +134,19 @@ CASES = {
         HEAD + "inputs: {x: [[1, 2]]}\nnodes:\n  f: {op: sum, in: [x], axis: true}\noutput: f\n",
         4,
         31,
-        "node 'f', key 'axis': input should be a valid integer or a valid list, got True",
+        "node 'f', key 'axis': input should be a number, not true or false, got True",
     ),
     "int for a bool attribute": (
         HEAD + "inputs: {x: [[1, 2]]}\nnodes:\n  f: {op: sum, in: [x], keepdims: 1}\noutput: f\n",
         4,
         35,
-        "node 'f', key 'keepdims': input should be a valid boolean, got 1",
+        "node 'f', key 'keepdims': input should be true or false, not a number, got 1",
+    ),
+    "text for a float attribute": (
+        HEAD + 'inputs: {x: [1.0]}\nnodes:\n  f: {op: leaky_relu, in: [x], slope: "0.5"}\noutput: f\n',
+        4,
+        39,
+        "node 'f', key 'slope': input should be a number, not text, got '0.5'",
     ),
     "bool literal": (
         HEAD + "inputs: {x: 1}\nnodes:\n  f: {op: mul, in: [x, true]}\noutput: f\n",

@@ -9,11 +9,10 @@ import sys
 from tests.conftest import ROOT
 
 START = """
-import gc, sys
+import gc, runpy, sys
 sys.argv = ["graphgrad", *sys.argv[1:]]
-from graphgrad.cli import main
-try:
-    main()
+try:  # as `python -m graphgrad` runs it: the main program is graphgrad's own
+    runpy.run_module("graphgrad", run_name="__main__", alter_sys=True)
 finally:
     wanted = ("graphgrad.builtin.checkers.", "graphgrad.builtin.exporters.",
               "graphgrad.checking", "graphgrad.checker", "graphgrad.exporter", "graphgrad.explain",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -45,8 +47,9 @@ class LazyGroup(click.Group):
         nor the interpreter's last collections at exit walk it again (each walk costs
         about 20 ms, a tenth of ``graphgrad run``'s start-up). The command's own garbage is
         collected as usual; the few hundred cyclic objects left over from the imports stay
-        until the process ends. A program that passes ``args`` keeps its collector as is."""
-        if args is not None:
+        until the process ends. A program that passes ``args``, or whose main program is
+        not graphgrad (``_is_main_program``), keeps its collector as is."""
+        if args is not None or not _is_main_program():
             return super().main(args, *rest, **kwargs)
         self.own_process = True
         return super().main(args, *rest, **kwargs)
@@ -105,3 +108,15 @@ def main() -> None:
     Shell completion (bash; zsh and fish alike with zsh_source, fish_source):
       eval "$(_GRAPHGRAD_COMPLETE=bash_source graphgrad)"
     """
+
+
+def _is_main_program() -> bool:
+    """Whether the process's main program is graphgrad itself: the ``graphgrad`` script
+    or ``python -m graphgrad``. Another program that calls ``main()`` with no arguments
+    (a test runner in process, ``python -c``) keeps its collector and its heap unfrozen."""
+    main_module = sys.modules.get("__main__")
+    spec = getattr(main_module, "__spec__", None)
+    if spec is not None and spec.name in ("graphgrad", "graphgrad.__main__"):
+        return True
+    name = os.path.basename(getattr(main_module, "__file__", None) or "")
+    return name in ("graphgrad", "graphgrad.exe", "graphgrad-script.py")

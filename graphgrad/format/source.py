@@ -401,7 +401,8 @@ class _Builder:
         mapping: graph files keep every node's keys in the node, so it is refused by name
         (not reported as an unknown key) and its value dropped. A quoted ``"<<"`` is a
         plain string key."""
-        if top.key == "<<" and not getattr(event, "style", None) and event.implicit[0]:  # plain: None or ""
+        plain = type(event) is yaml.ScalarEvent and not event.style and event.implicit[0]  # style None or ""
+        if top.key == "<<" and plain:  # an alias whose value is "<<" is an ordinary key
             message = "'<<' is a YAML merge key, which graph files do not support: write the keys out"
             self.doc.issues.append(Issue(self.path, *mark, message))
             top.skip = True

@@ -193,6 +193,13 @@ class Registry:
     def checkers(self) -> list[CheckerType]:
         return sorted(self._checkers.values(), key=lambda c: c.name)
 
+    def load_all(self) -> None:
+        """Import every class named by ``Deferred`` now: a long-running process (``serve``)
+        refuses a broken plugin when it starts, with the error naming it, rather than
+        answering a later request with a 500."""
+        for registered in (*self._gates.values(), *self._checkers.values(), *self._exporters.values()):
+            registered.cls  # noqa: B018 (the property imports it, or raises PluginError)
+
 
 def _name_of(plugin: str, cls: object, kind: type[_Registered]) -> str:
     attr = kind.attr

@@ -174,6 +174,7 @@ def create_app(
         workers, queue, timeout, tuple(plugins), limits or Limits(), spares=spares, max_response=max_response
     )
     registry = load_registry(plugins)
+    registry.load_all()  # a broken plugin is refused at start, naming it, not by a 500 later
     schema = graph_schema(registry)
     schema.pop("$schema", None)
     pool = WorkerPool(settings)
