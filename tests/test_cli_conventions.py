@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from graphgrad.cli import main
@@ -237,3 +238,23 @@ def test_a_checker_that_raises_is_one_error_row_with_the_exception(tmp_path):
     [line] = doc["files"][0]["error"]
     assert "checker 'broken_example' raised ZeroDivisionError: the checker divided by zero" in line
     assert "Traceback" not in result.stderr and result.stderr.count("ZeroDivisionError") == 1
+
+
+def test_ctrl_c_keeps_an_answer_already_sent_but_not_yet_read(tmp_path, monkeypatch):
+    """Ctrl-C arriving just as a worker's answer arrives: the answer is in the pipe, not
+    yet read. It is a file already checked, so it is reported (CI once lost it)."""
+    import graphgrad.checking.batch as batch
+
+    (tmp_path / "a.yaml").write_text(SIMPLE)
+    real_wait = batch.wait
+
+    def interrupted_wait(conns, timeout=None):
+        if real_wait(conns, timeout=60):  # the answer is there: now the Ctrl-C
+            raise KeyboardInterrupt
+        return []
+
+    monkeypatch.setattr(batch, "wait", interrupted_wait)
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        batch.check_files([str(tmp_path / "a.yaml")], batch.BatchOptions(), jobs=1, on_result=seen.append)
+    assert [r.status for r in seen] == ["passed"]
