@@ -302,10 +302,19 @@ def _members(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+@functools.lru_cache(maxsize=1024)
+def _known_members(annotation: Any) -> tuple[Any, ...]:
+    """``_members``, once per annotation: the check runs on every attribute of every node."""
+    return tuple(_members(annotation))
+
+
 def _refuse_bool_mixup(annotation: Any, value: Any) -> None:
     """Raise where a boolean stands for a number, a number for a boolean, or text for a
     number (in a list too): the conversions pydantic's lax mode would make silently."""
-    members = _members(annotation)
+    try:
+        members = _known_members(annotation)
+    except TypeError:  # an unhashable annotation: worked out each time
+        members = tuple(_members(annotation))
     takes_bool = bool in members
     takes_number = any(m in (int, float) for m in members)
     is_bool = isinstance(value, bool | np.bool_)

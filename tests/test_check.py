@@ -392,11 +392,12 @@ def test_quick_gate_check_falls_back_to_central_to_name_the_wrong_element():
 
 
 def test_directions_are_shared_within_one_graph_check_and_equal_to_fresh_draws():
-    from graphgrad.builtin.checkers.directional import Directional, shared_directions
+    from graphgrad.builtin.checkers.directional import Directional
+    from graphgrad.checker import check_scope
 
     checker = Directional()
     fresh = list(checker._directions((40, 30)))
-    with shared_directions():
+    with check_scope():
         first = list(checker._directions((40, 30)))
         again = list(checker._directions((40, 30)))
         other = list(Directional(seed=1)._directions((40, 30)))

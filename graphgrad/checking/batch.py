@@ -225,26 +225,13 @@ class _Pool:
                         slot.worker.kill()
                         self._requeue(slot, pending)
         except KeyboardInterrupt:
-            self._drain(slots, results, on_result)
+            for slot in slots:  # answers already in the pipes are files already checked
+                while slot.tasks and slot.worker.conn.poll(0):
+                    self._receive(slot, results, on_result, failed, pending)
             raise
         finally:
             for slot in slots:
                 slot.worker.stop()
-
-    @staticmethod
-    def _drain(slots: list[_Slot], results, on_result) -> None:
-        """On Ctrl-C, take the reports workers already sent: a file checked before the
-        interruption is reported as checked, whether or not its answer had been read."""
-        for slot in slots:
-            while slot.tasks and slot.worker.conn.poll(0):
-                try:
-                    index, report = slot.worker.conn.recv()
-                except (EOFError, OSError):
-                    break
-                slot.tasks.popleft()
-                results[index] = report
-                if on_result:
-                    on_result(report)
 
     @staticmethod
     def _requeue(slot: _Slot, pending: list) -> None:

@@ -359,7 +359,8 @@ class _Builder:
             if len(self.stack) == 2 and top.loc[0] in _SECTIONS:
                 self._count_node(event)
             self._take_key(top, value, mark)
-            self._refuse_merge(top, event, mark)
+            if value == "<<":
+                self._refuse_merge(top, event, mark)
             return None
         loc, skip = top.loc + (top.key,), top.skip
         if not skip:
@@ -379,7 +380,8 @@ class _Builder:
             top.key = value
             if value in top.obj:
                 self._take_key(top, value, self._mark(event))
-            self._refuse_merge(top, event, self._mark(event))
+            if value == "<<":
+                self._refuse_merge(top, event, self._mark(event))
         else:
             if not top.skip:
                 top.obj[top.key] = value
@@ -397,12 +399,13 @@ class _Builder:
             )
 
     def _refuse_merge(self, top: _Frame, event: yaml.Event, mark: tuple[int, int]) -> None:
-        """A plain ``<<`` key is YAML's merge key, which copies the keys of an anchored
-        mapping: graph files keep every node's keys in the node, so it is refused by name
-        (not reported as an unknown key) and its value dropped. A quoted ``"<<"`` is a
-        plain string key."""
+        """Called for a ``<<`` key only (it is on the loading path). A plain ``<<`` is
+        YAML's merge key, which copies the keys of an anchored mapping: graph files keep
+        every node's keys in the node, so it is refused by name (not reported as an
+        unknown key) and its value dropped. A quoted ``"<<"``, or an alias whose value is
+        ``<<``, is an ordinary key."""
         plain = type(event) is yaml.ScalarEvent and not event.style and event.implicit[0]  # style None or ""
-        if top.key == "<<" and plain:  # an alias whose value is "<<" is an ordinary key
+        if plain:  # an alias whose value is "<<" is an ordinary key
             message = "'<<' is a YAML merge key, which graph files do not support: write the keys out"
             self.doc.issues.append(Issue(self.path, *mark, message))
             top.skip = True

@@ -22,7 +22,6 @@ from graphgrad.checker import (
     Kink,
     Objective,
     Verdict,
-    check_scope,
     may_share,
     remembered,
     rounding_noise,
@@ -203,10 +202,6 @@ def _draw(seed: int, shape: tuple[int, ...], count: int) -> Iterator[np.ndarray]
         v -= 0.5
         v /= np.linalg.norm(v) or 1.0
         yield v
-
-
-shared_directions = check_scope
-"""The scope a graph check runs in (``checker.check_scope``); the old name."""
 
 
 CHECKERS: list[type[Checker]] = [Directional]
